@@ -1,0 +1,21 @@
+"""Cloud Function notify: verdicts, kill switches and model events → tenant channels."""
+
+from datetime import timedelta
+
+from shared import contracts
+from shared.runtime import FunctionApp
+from shared.services.pending import pending_event_service
+
+app = FunctionApp("notify", max_age=timedelta(hours=1))
+for contract in (
+    contracts.SignalApprovedV1,
+    contracts.SignalBlockedV1,
+    contracts.KillSwitchTrippedV1,
+    contracts.KillSwitchResetV1,
+    contracts.ModelPromotedV1,
+    contracts.ModelRejectedV1,
+    contracts.RetrainFailedV1,
+    contracts.NotifyDeadV1,
+):
+    app.on_event(contract, pending_event_service("notify", issue=8))
+entry = app.entry

@@ -1,0 +1,11 @@
+"""Cloud Function risk_check: decision.proposed -> kill switches, seven walls, verdict."""
+
+from datetime import timedelta
+
+from shared.contracts import DecisionProposedV1
+from shared.runtime import FunctionApp
+from shared.services.pending import pending_event_service
+
+app = FunctionApp("risk_check", max_age=timedelta(minutes=2))
+app.on_event(DecisionProposedV1, pending_event_service("risk_check", issue=4))
+entry = app.entry

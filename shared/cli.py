@@ -1,0 +1,88 @@
+"""``qs``: the command line for people and tests (the same services the functions use).
+
+    qs db migrate [--url URL]      apply pending migrations as the owner role
+    qs tenants add NAME [--url URL]   provision a tenant (paper-only for 14 days)
+    qs contracts                   list every topic and its contract versions
+    qs contracts TOPIC             print a contract's newest JSON schema
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+
+
+def _owner_url(args: argparse.Namespace) -> str:
+    url = args.url or os.environ.get("QS_OWNER_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if not url:
+        raise SystemExit("qs: give --url or set QS_OWNER_DATABASE_URL (the owner role's URL)")
+    return url
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    from shared.adapters.db import DirectConnector, parse_database_url
+    from shared.adapters.migrations import apply_migrations
+
+    applied = apply_migrations(DirectConnector(parse_database_url(_owner_url(args))))
+    print(json.dumps({"applied": [f"{m.version:04d}_{m.name}" for m in applied]}))
+    return 0
+
+
+def _tenants_add(args: argparse.Namespace) -> int:
+    from shared.adapters.db import Database, DirectConnector, parse_database_url
+
+    db = Database(DirectConnector(parse_database_url(_owner_url(args))))
+    tenant_id = uuid.uuid4()
+    with db.system() as s:
+        until = s.execute("SELECT provision_tenant(:t, :n, :p)", t=tenant_id, n=args.name,
+                          p=args.plan).scalar()
+    print(json.dumps({"tenant_id": str(tenant_id), "name": args.name, "dry_run_until": until.isoformat()}))
+    return 0
+
+
+def _contracts(args: argparse.Namespace) -> int:
+    from shared.contracts import CONTRACTS
+
+    if args.topic:
+        if args.topic not in CONTRACTS:
+            print(f"qs: unknown topic {args.topic!r}; known: {', '.join(sorted(CONTRACTS))}", file=sys.stderr)
+            return 2
+        versions = CONTRACTS[args.topic]
+        print(json.dumps(versions[max(versions)].model_json_schema(), indent=2))
+        return 0
+    print(json.dumps({topic: sorted(v) for topic, v in sorted(CONTRACTS.items())}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qs", description="Quantsentinel command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database administration").add_subparsers(dest="action", required=True)
+    migrate = db.add_parser("migrate", help="apply pending migrations (as the owner role)")
+    migrate.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
+    migrate.set_defaults(func=_db_migrate)
+
+    tenants = sub.add_parser("tenants", help="tenant provisioning").add_subparsers(dest="action", required=True)
+    add = tenants.add_parser("add", help="provision a tenant; it is paper-only for 14 days")
+    add.add_argument("name")
+    add.add_argument("--plan", default="standard", help="brokerage/limits plan (default: standard)")
+    add.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
+    add.set_defaults(func=_tenants_add)
+
+    contracts = sub.add_parser("contracts", help="message contracts per topic")
+    contracts.add_argument("topic", nargs="?", help="print this topic's newest JSON schema")
+    contracts.set_defaults(func=_contracts)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

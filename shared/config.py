@@ -1,0 +1,86 @@
+"""Settings, read once from the environment by pydantic-settings and then frozen.
+
+Only adapters and entry points read settings; domain code receives plain arguments.
+Every variable is prefixed ``QS_`` except the ones whose names are fixed by Google's
+client libraries or by convention (``DATABASE_URL``, ``PUBSUB_EMULATOR_HOST``,
+``STORAGE_EMULATOR_HOST``, ``K_SERVICE``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["local", "test", "production"]
+AuthMode = Literal["google", "local"]
+
+
+class Settings(BaseSettings):
+    """Deployment settings. Defaults are the local cloud's."""
+
+    model_config = SettingsConfigDict(env_prefix="QS_", frozen=True, extra="ignore")
+
+    environment: Environment = Field("local", description="local, test or production")
+    project_id: str = Field("quantsentinel-local", description="GCP project id")
+    function_name: str = Field(
+        "unknown",
+        validation_alias=AliasChoices("QS_FUNCTION_NAME", "K_SERVICE"),
+        description="Name of the running function (Cloud Run sets K_SERVICE)",
+    )
+    log_level: str = "INFO"
+
+    # --- database -------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "QS_DATABASE_URL"),
+        description="postgresql://user:pass@host:port/db or postgresql://user@/db?host=/socket/dir",
+    )
+    cloudsql_instance: str | None = Field(
+        None, description="project:region:instance; when set, connect via the Cloud SQL connector"
+    )
+    db_user: str = "qs_app"
+    db_password: SecretStr | None = None
+    db_name: str = "quantsentinel"
+    db_iam_auth: bool = False
+    db_ip_type: Literal["private", "public", "psc"] = "private"
+
+    # --- messaging and storage ------------------------------------------------------
+    pubsub_emulator_host: str | None = Field(
+        None, validation_alias=AliasChoices("PUBSUB_EMULATOR_HOST", "QS_PUBSUB_EMULATOR_HOST")
+    )
+    storage_emulator_host: str | None = Field(
+        None, validation_alias=AliasChoices("STORAGE_EMULATOR_HOST", "QS_STORAGE_EMULATOR_HOST")
+    )
+    raw_bucket: str = "qs-raw-snapshots"
+    models_bucket: str = "qs-model-artifacts"
+    dead_letter_topic: str = "qs.dead-letter"
+
+    # --- request authentication ---------------------------------------------------------
+    auth_mode: AuthMode = Field(
+        "local", description="google: verify Google-signed OIDC ID tokens; local: HS256 harness tokens"
+    )
+    auth_audience: str | None = Field(
+        None, description="Expected token audience (the function URL in production)"
+    )
+    allowed_invokers: tuple[str, ...] = Field(
+        (), description="Service-account emails allowed to call (push, scheduler, operator)"
+    )
+    local_auth_secret: SecretStr = SecretStr("quantsentinel-local-harness-secret")
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        if self.environment == "production":
+            if self.auth_mode != "google":
+                raise ValueError("production requires QS_AUTH_MODE=google")
+            if not self.allowed_invokers:
+                raise ValueError("production requires QS_ALLOWED_INVOKERS (service-account emails)")
+            if self.database_url is None and self.cloudsql_instance is None:
+                raise ValueError("production requires QS_CLOUDSQL_INSTANCE or DATABASE_URL")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]
