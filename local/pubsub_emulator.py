@@ -160,9 +160,9 @@ def _rfc3339(value: datetime) -> str:
 
 def _paginate(names: list[str], page_size: int, page_token: str) -> tuple[list[str], str]:
     """One page of sorted ``names``; the token is the last name of the previous page."""
-    size = _DEFAULT_PAGE_SIZE if page_size <= 0 else min(page_size, _MAX_PAGE_SIZE)
     if page_size < 0:
         raise _invalid("page_size must not be negative.")
+    size = _DEFAULT_PAGE_SIZE if page_size == 0 else min(page_size, _MAX_PAGE_SIZE)
     remaining = [n for n in names if n > page_token] if page_token else names
     page = remaining[:size]
     token = page[-1] if len(remaining) > size else ""
@@ -270,7 +270,10 @@ class _Subscription:
         policy = self.config.dead_letter_policy
         if not policy.dead_letter_topic:
             return None
-        return policy.dead_letter_topic, policy.max_delivery_attempts or _DEFAULT_MAX_DELIVERY_ATTEMPTS
+        return (
+            policy.dead_letter_topic,
+            policy.max_delivery_attempts or _DEFAULT_MAX_DELIVERY_ATTEMPTS,
+        )
 
     def backoff(self, failures: int) -> float:
         """Seconds to wait before redelivering after the ``failures``-th consecutive failure.
@@ -612,7 +615,9 @@ class PubSubEmulator:
             )
 
     @_unary
-    def _delete_topic(self, request: types.DeleteTopicRequest, context: grpc.ServicerContext) -> None:
+    def _delete_topic(
+        self, request: types.DeleteTopicRequest, context: grpc.ServicerContext
+    ) -> None:
         _parse_resource(request.topic, "topics", "topic")
         with self._lock:
             self._topic_locked(request.topic)
@@ -681,8 +686,9 @@ class PubSubEmulator:
         self._normalise_retry_policy(config)
         self._normalise_dead_letter_policy(config)
         if config.filter:
-            logger.warning("subscription %s: filters are not emulated, ignoring %r",
-                           config.name, config.filter)
+            logger.warning(
+                "subscription %s: filters are not emulated, ignoring %r", config.name, config.filter
+            )
         config.state = types.Subscription.State.ACTIVE
         with self._lock:
             if request.name in self._subscriptions:
@@ -752,7 +758,9 @@ class PubSubEmulator:
         return None
 
     @_unary
-    def _pull(self, request: types.PullRequest, context: grpc.ServicerContext) -> types.PullResponse:
+    def _pull(
+        self, request: types.PullRequest, context: grpc.ServicerContext
+    ) -> types.PullResponse:
         _parse_resource(request.subscription, "subscriptions", "subscription")
         if request.max_messages <= 0:
             raise _invalid("max_messages must be a positive integer.")
@@ -775,7 +783,9 @@ class PubSubEmulator:
         return types.PullResponse(received_messages=received)
 
     @_unary
-    def _acknowledge(self, request: types.AcknowledgeRequest, context: grpc.ServicerContext) -> None:
+    def _acknowledge(
+        self, request: types.AcknowledgeRequest, context: grpc.ServicerContext
+    ) -> None:
         _parse_resource(request.subscription, "subscriptions", "subscription")
         if not request.ack_ids:
             raise _invalid("No ack ids specified.")
@@ -1039,13 +1049,18 @@ class PubSubEmulator:
                 delivery.state = _State.PUSHING
             else:
                 delivery.state = _State.LEASED
-                self._lease_locked(sub, delivery, f"{sub.subscription_id}-{next(self._ack_ids)}",
-                                   now + lease_seconds)
+                self._lease_locked(
+                    sub,
+                    delivery,
+                    f"{sub.subscription_id}-{next(self._ack_ids)}",
+                    now + lease_seconds,
+                )
             taken.append(delivery)
         return taken
 
-    def _lease_locked(self, sub: _Subscription, delivery: _Delivery, ack_id: str,
-                      expiry: float) -> None:
+    def _lease_locked(
+        self, sub: _Subscription, delivery: _Delivery, ack_id: str, expiry: float
+    ) -> None:
         delivery.ack_id = ack_id
         delivery.lease_expiry = expiry
         sub.leases[ack_id] = delivery
@@ -1081,7 +1096,9 @@ class PubSubEmulator:
                 self._failed_locked(sub, delivery, "nacked")
             else:
                 delivery.lease_expiry = now + seconds
-                heapq.heappush(sub.lease_heap, (delivery.lease_expiry, next(self._sequence), ack_id))
+                heapq.heappush(
+                    sub.lease_heap, (delivery.lease_expiry, next(self._sequence), ack_id)
+                )
                 self._timer_wakeup.notify_all()
 
     def _succeeded_locked(self, sub: _Subscription, delivery: _Delivery) -> None:
@@ -1108,12 +1125,20 @@ class PubSubEmulator:
                 return
             logger.warning(
                 "message %s on %s reached %d delivery attempts but dead-letter topic %s "
-                "does not exist; retrying", delivery.message.message_id, sub.name,
-                delivery.attempts, topic,
+                "does not exist; retrying",
+                delivery.message.message_id,
+                sub.name,
+                delivery.attempts,
+                topic,
             )
         delay = sub.backoff(delivery.failures)
-        logger.debug("message %s on %s %s; retry in %.3fs", delivery.message.message_id,
-                     sub.name, reason, delay)
+        logger.debug(
+            "message %s on %s %s; retry in %.3fs",
+            delivery.message.message_id,
+            sub.name,
+            reason,
+            delay,
+        )
         if delay <= 0:
             self._ready_locked(sub, delivery)
             return
@@ -1125,17 +1150,24 @@ class PubSubEmulator:
     def _dead_letter_locked(self, sub: _Subscription, delivery: _Delivery, topic: str) -> None:
         original = delivery.message
         attributes = dict(original.attributes)
-        attributes.update({
-            "CloudPubSubDeadLetterSourceDeliveryCount": str(delivery.attempts),
-            "CloudPubSubDeadLetterSourceSubscription": sub.subscription_id,
-            "CloudPubSubDeadLetterSourceSubscriptionProject": sub.project,
-            "CloudPubSubDeadLetterSourceTopicPublishTime": _rfc3339(original.publish_time),
-        })
+        attributes.update(
+            {
+                "CloudPubSubDeadLetterSourceDeliveryCount": str(delivery.attempts),
+                "CloudPubSubDeadLetterSourceSubscription": sub.subscription_id,
+                "CloudPubSubDeadLetterSourceSubscriptionProject": sub.project,
+                "CloudPubSubDeadLetterSourceTopicPublishTime": _rfc3339(original.publish_time),
+            }
+        )
         forwarded = self._publish_locked(topic, original.data, attributes, original.ordering_key)
         self._dead_lettered += 1
-        logger.info("dead-lettered message %s from %s to %s as %s after %d attempts",
-                    original.message_id, sub.name, topic, forwarded.message_id,
-                    delivery.attempts)
+        logger.info(
+            "dead-lettered message %s from %s to %s as %s after %d attempts",
+            original.message_id,
+            sub.name,
+            topic,
+            forwarded.message_id,
+            delivery.attempts,
+        )
         self._done_locked(sub, delivery)
 
     def _done_locked(self, sub: _Subscription, delivery: _Delivery) -> None:
@@ -1178,7 +1210,9 @@ class PubSubEmulator:
         with self._lock:
             while not self._stopping:
                 now = time.monotonic()
-                due = [self._process_timers_locked(s, now) for s in list(self._subscriptions.values())]
+                due = [
+                    self._process_timers_locked(s, now) for s in list(self._subscriptions.values())
+                ]
                 upcoming = [t for t in due if t is not None]
                 timeout = _WAIT_SLICE
                 if upcoming:
@@ -1229,7 +1263,9 @@ class PubSubEmulator:
                 else:
                     self._failed_locked(sub, delivery, f"push failed ({outcome})")
 
-    def _push(self, endpoint: str, audience: str | None, envelope: dict[str, Any]) -> tuple[bool, str]:
+    def _push(
+        self, endpoint: str, audience: str | None, envelope: dict[str, Any]
+    ) -> tuple[bool, str]:
         """POST one envelope; return (acked, description of the outcome)."""
         headers = {"Content-Type": "application/json", "User-Agent": _PUSH_USER_AGENT}
         if audience is not None and self._push_token is not None:
@@ -1251,7 +1287,9 @@ class PubSubEmulator:
         connection: http.client.HTTPConnection
         if parts.scheme == "https":
             connection = http.client.HTTPSConnection(
-                parts.hostname or "", parts.port, timeout=self._push_timeout,
+                parts.hostname or "",
+                parts.port,
+                timeout=self._push_timeout,
                 context=ssl.create_default_context(),
             )
         else:
@@ -1264,6 +1302,10 @@ class PubSubEmulator:
                 raise ConnectionAbortedError("the emulator is stopping")
             self._connections.add(connection)
         try:
+            connection.connect()
+            with self._lock:
+                if self._stopping:  # stop() may have missed this socket while connecting
+                    raise ConnectionAbortedError("the emulator is stopping")
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
             response.read()
@@ -1283,23 +1325,46 @@ def main(argv: list[str] | None = None) -> int:
             "google-cloud-pubsub client at it with PUBSUB_EMULATOR_HOST=<printed address>."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="loopback address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8085,
-                        help="port to listen on, 0 for any free port (default: %(default)s)")
-    parser.add_argument("--push-token", metavar="TOKEN", default=None,
-                        help="static bearer token sent to push endpoints whose subscription "
-                             "has an oidc_token (default: no Authorization header)")
-    parser.add_argument("--duplicate-deliveries", type=int, default=1, metavar="K",
-                        help="fault injection: deliver every message K times (default: 1)")
-    parser.add_argument("--push-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="timeout of one push request (default: %(default)s)")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="logging level (default: %(default)s)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8085,
+        help="port to listen on, 0 for any free port (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--push-token",
+        metavar="TOKEN",
+        default=None,
+        help="static bearer token sent to push endpoints whose subscription "
+        "has an oidc_token (default: no Authorization header)",
+    )
+    parser.add_argument(
+        "--duplicate-deliveries",
+        type=int,
+        default=1,
+        metavar="K",
+        help="fault injection: deliver every message K times (default: 1)",
+    )
+    parser.add_argument(
+        "--push-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="timeout of one push request (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging level (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     token = args.push_token
     try:
         emulator = PubSubEmulator(

@@ -3,9 +3,10 @@
 Every message is a frozen pydantic model. On the wire it is the model's JSON as the message
 data, with these attributes (set by :func:`encode`, read by :func:`decode`):
 
-``topic``
-    The topic id the contract belongs to, e.g. ``chain.snapshot``.
-``schema_version``
+``contract``
+    The topic id the contract belongs to, e.g. ``chain.snapshot``. (Not ``topic``: that
+    name is a positional parameter of the Pub/Sub client's ``publish``.)
+``contract_version``
     The contract version, an integer as a string. A consumer accepts only versions it knows.
 ``tenant_id``
     Present on tenant-scoped messages, so that routing and isolation checks need no parse.
@@ -287,7 +288,7 @@ TOPICS: tuple[str, ...] = tuple(sorted(CONTRACTS))
 
 def encode(message: Message) -> tuple[bytes, dict[str, str]]:
     """Serialise a message to Pub/Sub ``data`` and ``attributes``."""
-    attributes = {"topic": message.topic, "schema_version": str(message.schema_version)}
+    attributes = {"contract": message.topic, "contract_version": str(message.schema_version)}
     tenant = message.tenant()
     if tenant is not None:
         attributes["tenant_id"] = str(tenant)
@@ -300,14 +301,14 @@ def decode(data: bytes, attributes: dict[str, str]) -> Message:
     Raises
     ------
     UnknownTopic
-        The ``topic`` attribute is missing or has no contract, or the version is unknown.
+        The ``contract`` attribute is missing or has no contract, or the version is unknown.
     ContractViolation
         The payload is not JSON or does not satisfy the contract.
     """
-    topic = attributes.get("topic")
+    topic = attributes.get("contract")
     if not topic or topic not in CONTRACTS:
-        raise UnknownTopic(f"message has no known topic attribute (topic={topic!r})")
-    raw_version = attributes.get("schema_version", "1")
+        raise UnknownTopic(f"message names no known contract (contract={topic!r})")
+    raw_version = attributes.get("contract_version", "1")
     try:
         model = CONTRACTS[topic][int(raw_version)]
     except (ValueError, KeyError):

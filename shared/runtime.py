@@ -1,8 +1,8 @@
 """What every function's entry point shares: auth, decoding, idempotency, error mapping.
 
 A function's ``main.py`` builds one :class:`FunctionApp`, registers the one service that
-handles its events (and, for some, its HTTP routes), and exposes ``app.entry`` as the
-functions-framework target. The app then does, for each request:
+handles its events (and, for some, its HTTP routes), and exposes ``entry = app.target()`` as
+the functions-framework target. The app then does, for each request:
 
 1. authenticate the caller (Google OIDC in production, harness tokens locally): 401/403;
 2. read the event: a binary or structured CloudEvent (Eventarc) or a raw Pub/Sub push
@@ -66,7 +66,7 @@ class InboundEvent:
 
     @property
     def topic(self) -> str | None:
-        return self.attributes.get("topic")
+        return self.attributes.get("contract")
 
 
 def _rfc3339(value: Any) -> datetime | None:
@@ -312,8 +312,17 @@ class FunctionApp:
         return handler
 
     # the functions-framework target ---------------------------------------------------
-    def entry(self, request):  # noqa: ANN001 - flask.Request
-        """The HTTP target: ``GET /health``; ``POST /`` for events (push or Eventarc);
+    def target(self) -> Callable[[Any], Any]:
+        """The functions-framework target (it must be a plain function, not a method)."""
+
+        def entry(request):  # noqa: ANN001 - flask.Request
+            return self.handle(request)
+
+        entry.__doc__ = f"HTTP entry point of the {self.name} function."
+        return entry
+
+    def handle(self, request):  # noqa: ANN001 - flask.Request
+        """Serve one request: ``GET /health``; ``POST /`` for events (push or Eventarc);
         ``POST /run`` for Cloud Scheduler."""
         path = request.path.rstrip("/") or "/"
         if request.method == "GET" and path == "/health":

@@ -7,4 +7,4 @@ from shared.services.pending import pending_schedule_service
 
 app = FunctionApp("chain_poll", max_age=timedelta(seconds=90))
 app.on_schedule(pending_schedule_service("chain_poll", issue=3))
-entry = app.entry
+entry = app.target()

@@ -8,4 +8,4 @@ from shared.services.pending import pending_event_service
 
 app = FunctionApp("decide", max_age=timedelta(minutes=2))
 app.on_event(ChainSnapshotV1, pending_event_service("decide", issue=6))
-entry = app.entry
+entry = app.target()

@@ -18,4 +18,4 @@ for contract in (
     contracts.NotifyDeadV1,
 ):
     app.on_event(contract, pending_event_service("notify", issue=8))
-entry = app.entry
+entry = app.target()

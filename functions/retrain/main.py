@@ -7,4 +7,4 @@ from shared.services.pending import pending_schedule_service
 
 app = FunctionApp("retrain", max_age=timedelta(hours=6))
 app.on_schedule(pending_schedule_service("retrain", issue=5))
-entry = app.entry
+entry = app.target()

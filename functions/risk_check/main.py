@@ -8,4 +8,4 @@ from shared.services.pending import pending_event_service
 
 app = FunctionApp("risk_check", max_age=timedelta(minutes=2))
 app.on_event(DecisionProposedV1, pending_event_service("risk_check", issue=4))
-entry = app.entry
+entry = app.target()

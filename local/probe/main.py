@@ -10,4 +10,4 @@ from shared.services.probe import ProbeService
 app = FunctionApp("probe", max_age=timedelta(minutes=10))
 app.on_event(ProbePingV1, ProbeService.from_runtime)
 app.on_schedule(lambda rt: ProbeService.from_runtime(rt).scheduled)
-entry = app.entry
+entry = app.target()

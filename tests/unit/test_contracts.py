@@ -48,7 +48,7 @@ def test_every_topic_has_a_contract_and_a_version():
 def test_round_trip_keeps_every_field_and_sets_attributes():
     msg = proposal()
     data, attrs = c.encode(msg)
-    assert attrs == {"topic": "decision.proposed", "schema_version": "1", "tenant_id": str(TENANT)}
+    assert attrs == {"contract": "decision.proposed", "contract_version": "1", "tenant_id": str(TENANT)}
     assert c.decode(data, attrs) == msg
 
 
@@ -69,10 +69,10 @@ def test_messages_are_frozen():
 @pytest.mark.parametrize(
     ("attrs", "error", "match"),
     [
-        ({}, UnknownTopic, "no known topic"),
-        ({"topic": "no.such.topic"}, UnknownTopic, "no known topic"),
-        ({"topic": "decision.proposed", "schema_version": "9"}, UnknownTopic, "no contract version '9'"),
-        ({"topic": "decision.proposed", "schema_version": "one"}, UnknownTopic, "version"),
+        ({}, UnknownTopic, "no known contract"),
+        ({"contract": "no.such.topic"}, UnknownTopic, "no known contract"),
+        ({"contract": "decision.proposed", "contract_version": "9"}, UnknownTopic, "no contract version '9'"),
+        ({"contract": "decision.proposed", "contract_version": "one"}, UnknownTopic, "version"),
     ],
 )
 def test_unknown_topics_and_versions_are_permanent(attrs, error, match):
@@ -103,7 +103,7 @@ def test_contract_violations_name_the_field():
 
 def test_not_json_is_a_contract_violation():
     with pytest.raises(ContractViolation, match="not JSON"):
-        c.decode(b"\xff\xfe not json", {"topic": "local.probe"})
+        c.decode(b"\xff\xfe not json", {"contract": "local.probe"})
 
 
 def test_tenant_attribute_must_match_the_payload():

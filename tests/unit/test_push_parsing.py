@@ -13,7 +13,7 @@ GOLDEN = Path(__file__).parent / "golden"
 def envelope(**message_over):
     message = {
         "data": base64.b64encode(b'{"x": 1}').decode(),
-        "attributes": {"topic": "local.probe", "schema_version": "1"},
+        "attributes": {"contract": "local.probe", "contract_version": "1"},
         "messageId": "1234567890",
         "message_id": "1234567890",
         "publishTime": "2026-11-20T04:00:00.123Z",
