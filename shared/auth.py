@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-import jwt
-
 from shared.config import Settings
 from shared.errors import AuthError, Forbidden
 
@@ -63,6 +61,8 @@ class LocalTokenIssuer:
             "iat": now,
             "exp": now + self._ttl,
         }
+        import jwt  # lazy: production (google mode) never needs it
+
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def header(self, audience: str, email: str = "harness@quantsentinel.local") -> str:
@@ -80,6 +80,8 @@ class LocalTokenVerifier:
         self._allowed = allowed
 
     def verify(self, authorization: str | None) -> Principal:
+        import jwt  # lazy: production (google mode) never needs it
+
         token = _bearer(authorization)
         try:
             claims = jwt.decode(

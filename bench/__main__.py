@@ -1,0 +1,91 @@
+"""``python -m bench``: run the benchmarks and print a table (and JSON with ``--json``).
+
+Foundation benchmarks:
+
+* cold import time of each function's entry module (fresh interpreter, median of N), the
+  number that dominates a Cloud Function's cold start;
+* local cloud start time (Postgres, emulators, seven functions, topology), median of N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+IMPORT_SNIPPET = """
+import time, runpy, sys
+t0 = time.perf_counter()
+runpy.run_path({path!r}, run_name="bench_entry")
+print(time.perf_counter() - t0)
+"""
+
+
+def import_time(source: str, runs: int) -> list[float]:
+    path = str(ROOT / source / "main.py")
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-X", "frozen_modules=on", "-c", IMPORT_SNIPPET.format(path=path)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        )
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return samples
+
+
+def cloud_start(runs: int) -> list[float]:
+    from local.cloud import CloudConfig, LocalCloud
+
+    samples = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            cloud = LocalCloud(CloudConfig(state_dir=Path(tmp), fresh=True))
+            t0 = time.perf_counter()
+            cloud.start()
+            samples.append(time.perf_counter() - t0)
+            ok = cloud.health().ok
+            cloud.stop()
+            if not ok:
+                raise SystemExit("local cloud came up unhealthy")
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    from shared.topology import FUNCTIONS
+
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="samples per measurement (default 5)")
+    parser.add_argument("--skip-cloud", action="store_true", help="skip the local cloud start benchmark")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+
+    results: dict[str, dict[str, float]] = {}
+    for spec in FUNCTIONS:
+        print(f"import {spec.name} ...", file=sys.stderr, flush=True)
+        s = import_time(spec.source, args.runs)
+        results[f"import functions/{spec.name}/main.py"] = {
+            "median_s": statistics.median(s), "min_s": min(s), "max_s": max(s)}
+    if not args.skip_cloud:
+        print("local cloud start ...", file=sys.stderr, flush=True)
+        s = cloud_start(args.runs)
+        results["local cloud start"] = {"median_s": statistics.median(s), "min_s": min(s), "max_s": max(s)}
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"{'benchmark':<40} {'median':>9} {'min':>9} {'max':>9}   (n={args.runs})")
+        for name, r in results.items():
+            print(f"{name:<40} {r['median_s']*1e3:7.0f}ms {r['min_s']*1e3:7.0f}ms {r['max_s']*1e3:7.0f}ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
