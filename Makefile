@@ -8,6 +8,8 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 UV_VERSION  := 0.13.8
 STAMP       := $(VENV)/.installed
+# uv reads the platform certificate store (corporate proxies, custom CAs) like pip does.
+export UV_SYSTEM_CERTS := 1
 
 .PHONY: help venv run up test test-unit test-integration lint bench lock clean
 
