@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -52,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SIGTERM (a supervisor, `kill`) shuts down as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    config = CloudConfig(state_dir=args.state_dir, fresh=args.fresh,
+    external = os.environ.get("PUBSUB_EMULATOR_HOST")  # an official emulator already running
+    config = CloudConfig(state_dir=args.state_dir, fresh=args.fresh, external_pubsub=external,
                          scheduler_clock=args.command == "up" and not args.no_scheduler)
+    if external:
+        print(f"using the Pub/Sub emulator at {external} (PUBSUB_EMULATOR_HOST)", flush=True)
     print(f"starting the local cloud (state in {config.state_dir}) ...", flush=True)
     try:
         with LocalCloud(config) as cloud:
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0 if healthy else 1
             print("\nexport these to use the emulators from another shell:")
             for key in ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"):
-                print(f"  export {key}={cloud.function_env('probe')[key]}")
+                print(f"  export {key}={os.environ[key]}")
             print(f"  export DATABASE_URL='{cloud.database.app_url}'   # app role, RLS applies")
             print(f"logs: {config.state_dir / 'logs'}\nCtrl-C to stop.", flush=True)
             threading.Event().wait()

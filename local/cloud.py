@@ -63,6 +63,10 @@ class CloudConfig:
     schedules_dir: Path = REPO_ROOT / "schedules"
     retry: RetryPolicy = DEFAULT_RETRY
     duplicate_deliveries: int = 1
+    # An already running emulator (e.g. Google's official one) to use instead of ours. It
+    # attaches no OIDC tokens to pushes, so push endpoints then carry a harness token in
+    # their query string (accepted in local auth mode only).
+    external_pubsub: str | None = None
     scheduler_clock: bool = False  # fire jobs on the wall clock in a background thread
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -109,6 +113,7 @@ class LocalCloud:
         self._pg: EmbeddedPostgres | None = None
         self.gcs: GcsEmulator | None = None
         self.pubsub: PubSubEmulator | None = None
+        self.pubsub_address = ""
         self.functions: dict[str, ManagedProcess] = {}
         self.urls: dict[str, str] = {}
         self.scheduler: LocalScheduler | None = None
@@ -140,10 +145,14 @@ class LocalCloud:
         self.database, self._pg = start_database(cfg.state_dir / "pgdata", fresh=cfg.fresh)
         self.gcs = GcsEmulator(logs / "gcs.log")
         self.gcs.start()
-        self.pubsub = PubSubEmulator(push_token=self.issuer.token,
-                                     duplicate_deliveries=cfg.duplicate_deliveries)
-        self.pubsub.start()
-        self._set_env({"PUBSUB_EMULATOR_HOST": self.pubsub.address,
+        if cfg.external_pubsub:
+            self.pubsub_address = cfg.external_pubsub
+        else:
+            self.pubsub = PubSubEmulator(push_token=self.issuer.token,
+                                         duplicate_deliveries=cfg.duplicate_deliveries)
+            self.pubsub.start()
+            self.pubsub_address = self.pubsub.address
+        self._set_env({"PUBSUB_EMULATOR_HOST": self.pubsub_address,
                        "STORAGE_EMULATOR_HOST": self.gcs.host})
 
         for spec in cfg.functions:
@@ -198,12 +207,12 @@ class LocalCloud:
     # wiring ------------------------------------------------------------------------------
     def function_env(self, name: str) -> dict[str, str]:
         """The environment a function process gets (as Cloud Run would give it)."""
-        assert self.database is not None and self.pubsub is not None and self.gcs is not None
+        assert self.database is not None and self.pubsub_address and self.gcs is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith(("QS_", "DATABASE_URL"))}
         env.update({
             "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             "DATABASE_URL": self.database.app_url,
-            "PUBSUB_EMULATOR_HOST": self.pubsub.address,
+            "PUBSUB_EMULATOR_HOST": self.pubsub_address,
             "STORAGE_EMULATOR_HOST": self.gcs.host,
             "QS_ENVIRONMENT": "local",
             "QS_PROJECT_ID": self.config.project_id,
@@ -271,7 +280,7 @@ class LocalCloud:
                         "topic": self.topic_path(topic),
                         "ack_deadline_seconds": max(10, min(spec.timeout_s, 600)),
                         "push_config": {
-                            "push_endpoint": self.urls[spec.name] + "/",
+                            "push_endpoint": self._push_endpoint(spec.name),
                             "oidc_token": {
                                 "service_account_email": f"pubsub-push@{self.config.project_id}.local",
                                 "audience": self.urls[spec.name] + "/",
@@ -292,6 +301,12 @@ class LocalCloud:
                     })
         finally:
             subscriber.close()
+
+    def _push_endpoint(self, function: str) -> str:
+        url = self.urls[function] + "/"
+        if self.pubsub is None:  # an external emulator sends no Authorization header
+            return f"{url}?token={self.issuer.token(url, 'pubsub-push@local', ttl_seconds=7 * 86400)}"
+        return url
 
     # clients for people and tests ----------------------------------------------------
     def publisher(self) -> Any:
@@ -371,7 +386,14 @@ class LocalCloud:
                                (time.perf_counter() - t0) * 1e3)
 
     def _pubsub_health(self) -> ComponentHealth:
-        assert self.pubsub is not None
+        if self.pubsub is None:
+            t0 = time.perf_counter()
+            try:
+                topics = list(self.publisher().list_topics(project=f"projects/{self.config.project_id}"))
+            except Exception as exc:
+                return ComponentHealth("pubsub", False, f"external emulator {self.pubsub_address}: {exc}")
+            return ComponentHealth("pubsub", True, f"external emulator {self.pubsub_address}, "
+                                   f"{len(topics)} topics", (time.perf_counter() - t0) * 1e3)
         stats = self.pubsub.stats()
         return ComponentHealth("pubsub", True, f"{self.pubsub.address}, {stats['topics']} topics, "
                                f"{stats['subscriptions']} subscriptions")

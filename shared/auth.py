@@ -2,8 +2,8 @@
 
 Production (``QS_AUTH_MODE=google``): Pub/Sub push and Cloud Scheduler attach a
 Google-signed OIDC ID token for a service account; :class:`GoogleIdTokenVerifier` checks
-its signature, audience and expiry with ``google.oauth2.id_token`` and that the email is one
-of the allowed invokers.
+its signature (``google.auth.jwt`` against Google's published certificates), audience,
+expiry and issuer, and that the email is one of the allowed invokers.
 
 Local cloud and tests (``QS_AUTH_MODE=local``): the harness signs HS256 JWTs with a shared
 secret (:class:`LocalTokenIssuer`) and :class:`LocalTokenVerifier` checks them the same way.
@@ -12,12 +12,13 @@ Neither mode has an "off" switch.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from shared.config import Settings
-from shared.errors import AuthError, Forbidden
+from shared.errors import AuthError, Forbidden, TransientError
 
 LOCAL_ISSUER = "quantsentinel-local"
 
@@ -50,7 +51,8 @@ class LocalTokenIssuer:
         self._secret = secret
         self._ttl = ttl_seconds
 
-    def token(self, audience: str, email: str = "harness@quantsentinel.local") -> str:
+    def token(self, audience: str, email: str = "harness@quantsentinel.local",
+              ttl_seconds: int | None = None) -> str:
         now = int(time.time())
         claims = {
             "iss": LOCAL_ISSUER,
@@ -59,7 +61,7 @@ class LocalTokenIssuer:
             "email_verified": True,
             "sub": email,
             "iat": now,
-            "exp": now + self._ttl,
+            "exp": now + (ttl_seconds or self._ttl),
         }
         import jwt  # lazy: production (google mode) never needs it
 
@@ -97,28 +99,56 @@ class LocalTokenVerifier:
         return _allowed(claims, self._allowed)
 
 
-class GoogleIdTokenVerifier:
-    """Verifies Google-signed OIDC ID tokens (Pub/Sub push, Cloud Scheduler, operators)."""
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 
-    def __init__(self, audience: str | None, allowed: tuple[str, ...]) -> None:
+
+class GoogleIdTokenVerifier:
+    """Verifies Google-signed OIDC ID tokens (Pub/Sub push, Cloud Scheduler, operators).
+
+    The signature is checked with ``google.auth.jwt`` against Google's public certificates,
+    fetched once and cached for ``cache_seconds`` (Google rotates them over days), so a
+    warm instance verifies without a network call.
+    """
+
+    def __init__(self, audience: str | None, allowed: tuple[str, ...], *,
+                 certs_url: str = GOOGLE_CERTS_URL, cache_seconds: float = 3600.0) -> None:
         if not allowed:
             raise ValueError("GoogleIdTokenVerifier needs at least one allowed invoker email")
         self._audience = audience
         self._allowed = allowed
-        self._request = None
+        self._certs_url = certs_url
+        self._cache_seconds = cache_seconds
+        self._certs: dict[str, str] | None = None
+        self._fetched_at = 0.0
+        self._lock = threading.Lock()
+
+    def _public_certs(self) -> dict[str, str]:
+        with self._lock:
+            if self._certs is None or time.monotonic() - self._fetched_at > self._cache_seconds:
+                import requests
+
+                try:
+                    response = requests.get(self._certs_url, timeout=5)
+                    response.raise_for_status()
+                    self._certs = response.json()
+                except (requests.RequestException, ValueError) as exc:
+                    raise TransientError(f"cannot fetch Google's token certificates: {exc}") from exc
+                self._fetched_at = time.monotonic()
+            return self._certs
 
     def verify(self, authorization: str | None) -> Principal:
         token = _bearer(authorization)
         from google.auth import exceptions as google_exceptions
-        from google.auth.transport import requests as google_requests
-        from google.oauth2 import id_token
+        from google.auth import jwt as google_jwt
 
-        if self._request is None:  # caches Google's public certs between calls
-            self._request = google_requests.Request()
         try:
-            claims = id_token.verify_oauth2_token(token, self._request, audience=self._audience)
+            claims = google_jwt.decode(token, certs=self._public_certs(), audience=self._audience,
+                                       clock_skew_in_seconds=10)
         except (ValueError, google_exceptions.GoogleAuthError) as exc:
             raise AuthError(f"invalid Google ID token: {exc}") from None
+        if claims.get("iss") not in GOOGLE_ISSUERS:
+            raise AuthError(f"token issuer {claims.get('iss')!r} is not Google")
         return _allowed(claims, self._allowed)
 
 

@@ -153,3 +153,18 @@ def test_scheduled_functions_not_built_yet_say_so(client_for, auth):
         response = client_for(source).post("/run", headers=auth, json={"symbol": "NIFTY"})
         assert response.status_code == 501
         assert "issue #" in response.json["reason"]
+
+
+def test_query_tokens_are_accepted_in_local_mode_only(client_for, app_db, monkeypatch):
+    from shared.auth import LocalTokenIssuer
+    from tests.functions.conftest import SECRET
+
+    token = LocalTokenIssuer(SECRET).token("http://localhost/", "push@qs.local")
+    headers, body = cloudevent(ping())
+    assert client_for("local/probe").post(f"/?token={token}", headers=headers, data=body).status_code == 200
+    monkeypatch.setenv("QS_AUTH_MODE", "google")
+    monkeypatch.setenv("QS_ALLOWED_INVOKERS", '["push@proj.iam.gserviceaccount.com"]')
+    headers, body = cloudevent(ping())
+    response = client_for("local/probe").post(f"/?token={token}", headers=headers, data=body)
+    assert response.status_code == 401
+    assert count(app_db, "heartbeats", headers["ce-id"]) == 0

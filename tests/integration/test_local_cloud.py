@@ -148,3 +148,18 @@ def test_stop_leaves_no_process_or_port_behind(tmp_path):
     listening = {c.laddr.port for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
     assert not set(ports) & listening
     assert not list(tmp_path.glob("pgdata"))  # fresh=True deletes the embedded database
+
+
+def test_an_external_emulator_is_used_when_one_is_given(tmp_path):
+    from local.pubsub_emulator import PubSubEmulator
+
+    # Stands in for Google's emulator: it pushes without any Authorization header.
+    with PubSubEmulator(push_token=None) as external:
+        config = CloudConfig(state_dir=tmp_path, fresh=True, functions=(PROBE,),
+                             external_pubsub=external.address)
+        with LocalCloud(config) as cloud:
+            assert cloud.pubsub is None
+            health = cloud.health()
+            assert health.ok, health.render()
+            assert "external emulator" in next(c.detail for c in health.components if c.name == "pubsub")
+        assert external.stats()["acked"] >= 1  # the canary went through the external emulator

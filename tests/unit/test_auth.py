@@ -58,3 +58,4 @@ def test_production_settings_demand_google_auth_and_invokers():
     s = Settings(environment="production", auth_mode="google", cloudsql_instance="p:r:i",
                  allowed_invokers=("push@p.iam.gserviceaccount.com",))
     assert type(verifier_from_settings(s)).__name__ == "GoogleIdTokenVerifier"
+

@@ -1,0 +1,41 @@
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from shared.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_contracts_lists_topics_and_prints_schemas(capsys):
+    assert main(["contracts"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["decision.proposed"] == [1]
+    assert main(["contracts", "decision.proposed"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "win_probability" in schema["properties"]
+    assert main(["contracts", "nope"]) == 2
+    assert "unknown topic" in capsys.readouterr().err
+
+
+def test_tenants_add_provisions_a_paper_only_tenant(pg, app_db, capsys):
+    assert main(["tenants", "add", "Acme Desk", "--url", pg.owner_url]) == 0
+    out = json.loads(capsys.readouterr().out)
+    tenant = uuid.UUID(out["tenant_id"])
+    with app_db.tenant(tenant) as s:
+        assert s.execute("SELECT name, trading_mode FROM tenants").rows == (("Acme Desk", "paper"),)
+
+
+def test_db_migrate_is_idempotent(pg, capsys):
+    assert main(["db", "migrate", "--url", pg.owner_url]) == 0
+    assert json.loads(capsys.readouterr().out) == {"applied": []}
+
+
+def test_help_is_helpful():
+    out = subprocess.run([sys.executable, "-m", "shared.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "tenants" in out.stdout and "contracts" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "local", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "run" in out.stdout and "up" in out.stdout
