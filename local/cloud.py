@@ -104,6 +104,14 @@ class Health:
         }
 
 
+def _duration(delta: timedelta) -> Any:
+    from google.protobuf import duration_pb2
+
+    proto = duration_pb2.Duration()
+    proto.FromTimedelta(delta)
+    return proto
+
+
 class LocalCloud:
     def __init__(self, config: CloudConfig | None = None) -> None:
         self.config = config or CloudConfig()
@@ -261,7 +269,6 @@ class LocalCloud:
 
     def _create_topology(self) -> None:
         from google.cloud import pubsub_v1
-        from google.protobuf import duration_pb2
 
         publisher = self.publisher()
         subscriber = pubsub_v1.SubscriberClient()
@@ -287,12 +294,8 @@ class LocalCloud:
                             },
                         },
                         "retry_policy": {
-                            "minimum_backoff": duration_pb2.Duration(
-                                seconds=int(retry.minimum_backoff.total_seconds()),
-                                nanos=retry.minimum_backoff.microseconds * 1000),
-                            "maximum_backoff": duration_pb2.Duration(
-                                seconds=int(retry.maximum_backoff.total_seconds()),
-                                nanos=retry.maximum_backoff.microseconds * 1000),
+                            "minimum_backoff": _duration(retry.minimum_backoff),
+                            "maximum_backoff": _duration(retry.maximum_backoff),
                         },
                         "dead_letter_policy": {
                             "dead_letter_topic": self.topic_path(DEAD_LETTER_TOPIC),

@@ -20,6 +20,7 @@ so a forgotten tenant can never read another tenant's rows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import socket
@@ -68,26 +69,10 @@ class ConnectionParams:
     ssl: bool = False
 
     def with_user(self, user: str, password: str | None = None) -> ConnectionParams:
-        return ConnectionParams(
-            user=user,
-            database=self.database,
-            password=password,
-            host=self.host,
-            port=self.port,
-            unix_sock=self.unix_sock,
-            ssl=self.ssl,
-        )
+        return dataclasses.replace(self, user=user, password=password)
 
     def with_database(self, database: str) -> ConnectionParams:
-        return ConnectionParams(
-            user=self.user,
-            database=database,
-            password=self.password,
-            host=self.host,
-            port=self.port,
-            unix_sock=self.unix_sock,
-            ssl=self.ssl,
-        )
+        return dataclasses.replace(self, database=database)
 
     def url(self) -> str:
         """Back to a URL (password included: treat as a secret)."""
