@@ -47,7 +47,7 @@ bench: $(STAMP) ## Benchmarks (targets live here, not in tests)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
 	@test -x $(VENV)/bin/uv || (test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV); $(PY) -m pip install --quiet "uv==$(UV_VERSION)")
-	$(VENV)/bin/uv pip compile pyproject.toml --extra local --extra dev --python-version 3.11 --universal --generate-hashes -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra local --extra dev --extra bench --python-version 3.11 --universal --generate-hashes -o requirements.lock
 
 clean: ## Remove the venv and local state
 	rm -rf $(VENV) .local .pytest_cache
