@@ -11,7 +11,7 @@ STAMP       := $(VENV)/.installed
 # uv reads the platform certificate store (corporate proxies, custom CAs) like pip does.
 export UV_SYSTEM_CERTS := 1
 
-.PHONY: help venv run up test test-unit test-integration lint bench lock clean
+.PHONY: help venv run up test test-unit lint bench lock clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,7 +34,8 @@ up: $(STAMP) ## Start the local cloud and keep it up until Ctrl-C
 	$(PY) -m local up
 
 test: $(STAMP) ## Run the whole test suite (unit, functions, integration)
-	@$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests were collected"; exit 0; fi; exit $$rc
+	@# pytest exits 5 when it collects no test at all: say so loudly rather than fail the build.
+	@$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "WARNING: pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(PY) -m pytest -q tests/unit

@@ -65,10 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "run":
                 print("shutting down ...", flush=True)
                 return 0 if healthy else 1
-            print("\nexport these to use the emulators from another shell:")
+            print("\nto use the emulators from another shell (unset them before `make test`):")
             for key in ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"):
                 print(f"  export {key}={os.environ[key]}")
-            print(f"  export DATABASE_URL='{cloud.database.app_url}'   # app role, RLS applies")
+            print(f"app role database URL (RLS applies): {cloud.database.app_url}")
             print(f"logs: {config.state_dir / 'logs'}\nCtrl-C to stop.", flush=True)
             threading.Event().wait()
     except KeyboardInterrupt:

@@ -155,6 +155,7 @@ class LocalCloud:
         self.gcs.start()
         if cfg.external_pubsub:
             self.pubsub_address = cfg.external_pubsub
+            self._check_reachable(cfg.external_pubsub)
         else:
             self.pubsub = PubSubEmulator(push_token=self.issuer.token,
                                          duplicate_deliveries=cfg.duplicate_deliveries)
@@ -194,22 +195,35 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
+        """Stop everything, in reverse order; one failing step never skips the others.
+
+        Idempotent: what has been stopped is forgotten.
+        """
         self._stop.set()
+        steps: list[tuple[str, Any]] = []
         if self._scheduler_thread is not None:
-            self._scheduler_thread.join(timeout=5)
+            steps.append(("scheduler thread", lambda t=self._scheduler_thread: t.join(timeout=5)))
         if self.scheduler is not None:
-            self.scheduler.close()
+            steps.append(("scheduler", self.scheduler.close))
         if self.pubsub is not None:  # stop pushes before the functions go away
-            self.pubsub.stop()
-        for proc in self.functions.values():
-            proc.stop()
+            steps.append(("pubsub", self.pubsub.stop))
+        if self._publisher is not None:
+            steps.append(("publisher", lambda p=self._publisher: p.stop()))
+        steps += [(f"function {name}", proc.stop) for name, proc in self.functions.items()]
         if self.gcs is not None:
-            self.gcs.stop()
+            steps.append(("gcs", self.gcs.stop))
         if self._app_db is not None:
-            self._app_db.close()
+            steps.append(("app db pool", self._app_db.close))
         if self._pg is not None:
-            self._pg.stop()
-            self._pg = None
+            steps.append(("postgres", self._pg.stop))
+        for name, step in steps:
+            try:
+                step()
+            except Exception:
+                logger.exception("stopping %s failed; carrying on with the rest", name)
+        self._scheduler_thread = self.scheduler = self.pubsub = self._publisher = None
+        self.gcs = self._app_db = self._pg = None
+        self.functions = {}
         self._restore_env()
 
     # wiring ------------------------------------------------------------------------------
@@ -246,6 +260,21 @@ class LocalCloud:
                 os.environ[key] = value
         self._saved_env.clear()
 
+    @staticmethod
+    def _check_reachable(address: str) -> None:
+        import grpc
+
+        channel = grpc.insecure_channel(address)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=3)
+        except grpc.FutureTimeoutError:
+            raise RuntimeError(
+                f"PUBSUB_EMULATOR_HOST={address} is set but nothing answers there: start that "
+                "emulator, or unset the variable to use the built-in one"
+            ) from None
+        finally:
+            channel.close()
+
     def _function_ready(self, name: str) -> bool:
         try:
             return requests.get(f"{self.urls[name]}/health", timeout=0.5).status_code == 200
@@ -268,21 +297,31 @@ class LocalCloud:
         return f"projects/{self.config.project_id}/subscriptions/{sub}"
 
     def _create_topology(self) -> None:
+        from google.api_core.exceptions import AlreadyExists
         from google.cloud import pubsub_v1
 
         publisher = self.publisher()
         subscriber = pubsub_v1.SubscriberClient()
+
+        def create_subscription(request: dict[str, Any]) -> None:
+            try:
+                subscriber.create_subscription(request=request)
+            except AlreadyExists:  # a long-running external emulator from an earlier run
+                subscriber.delete_subscription(subscription=request["name"])
+                subscriber.create_subscription(request=request)
+
         try:
             for topic in all_topics():
-                publisher.create_topic(name=self.topic_path(topic))
-            subscriber.create_subscription(
-                name=self.subscription_path(OPERATOR_DLQ_SUBSCRIPTION),
-                topic=self.topic_path(DEAD_LETTER_TOPIC), ack_deadline_seconds=60,
-            )
+                with contextlib.suppress(AlreadyExists):
+                    publisher.create_topic(name=self.topic_path(topic))
+            create_subscription({
+                "name": self.subscription_path(OPERATOR_DLQ_SUBSCRIPTION),
+                "topic": self.topic_path(DEAD_LETTER_TOPIC), "ack_deadline_seconds": 60,
+            })
             retry = self.config.retry
             for spec in self.config.functions:
                 for topic in spec.consumes:
-                    subscriber.create_subscription(request={
+                    create_subscription({
                         "name": self.subscription_path(subscription_id(topic, spec.name)),
                         "topic": self.topic_path(topic),
                         "ack_deadline_seconds": max(10, min(spec.timeout_s, 600)),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,18 +69,38 @@ class EmbeddedPostgres:
         )
         return parse_database_url(self._server.get_uri("postgres"))
 
+    def postmaster_pid(self) -> int | None:
+        return self._server.get_pid() if self._server is not None else None
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
 
 
-def _role_sql(role: str, *, superuser_ok: bool = False) -> str:
-    attrs = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE" + ("" if superuser_ok else " NOBYPASSRLS")
+def _role_sql(role: str) -> str:
+    """Create the role if missing, and (re)assert its attributes either way."""
+    attrs = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
     return (
         f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN "
-        f"CREATE ROLE {role} {attrs} PASSWORD '{_LOCAL_PASSWORD}'; END IF; END $$"
+        f"CREATE ROLE {role} {attrs} PASSWORD '{_LOCAL_PASSWORD}'; END IF; "
+        f"ALTER ROLE {role} {attrs}; END $$"
     )
+
+
+def _check_can_bootstrap(admin: ConnectionParams) -> None:
+    conn = DirectConnector(admin)()
+    try:
+        row = conn.execute_unnamed(
+            "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user").rows
+    finally:
+        conn.close()
+    if not (row and row[0][0]):
+        raise RuntimeError(
+            f"the database URL names role {admin.user!r}, which cannot create roles: set "
+            "QS_ADMIN_DATABASE_URL to a superuser URL, or unset DATABASE_URL to use the "
+            "embedded PostgreSQL"
+        )
 
 
 def bootstrap(admin: ConnectionParams) -> tuple[ConnectionParams, ConnectionParams]:
@@ -117,7 +138,10 @@ def start_database(pgdata: Path, *, fresh: bool = False) -> tuple[LocalDatabase,
     url = os.environ.get("QS_ADMIN_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if url:
         admin = parse_database_url(url)
+        _check_can_bootstrap(admin)
     else:
+        if fresh:  # a throwaway cluster of its own, never the developer's saved state
+            pgdata = pgdata.parent / f"{pgdata.name}-fresh-{uuid.uuid4().hex[:8]}"
         server = EmbeddedPostgres(pgdata, delete_on_stop=fresh)
         admin = server.start()
     owner, app = bootstrap(admin)

@@ -74,6 +74,7 @@ class ManagedProcess:
         # children that outlived their parent still belong to the group
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc = None  # never signal this (possibly reused) group again
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -52,6 +52,7 @@ class LocalScheduler:
         self._issuer = issuer
         self._last = start or datetime.now(UTC)
         self.history: list[Firing] = []
+        self.retry_backoff = 1.0  # seconds before the first retry, doubling
         self._lock = threading.Lock()
         self._session = requests.Session()
 
@@ -62,6 +63,8 @@ class LocalScheduler:
         url = self._targets[job.target].rstrip("/") + "/run"
         firing: Firing | None = None
         for attempt in range(job.retry_count + 1):
+            if attempt:  # Cloud Scheduler backs off between attempts too
+                time.sleep(min(self.retry_backoff * 2 ** (attempt - 1), 60.0))
             headers = {
                 "Authorization": self._issuer.header(url, "scheduler@quantsentinel.local"),
                 "User-Agent": "Google-Cloud-Scheduler",
@@ -90,13 +93,24 @@ class LocalScheduler:
         return firing
 
     def tick(self, now: datetime) -> list[Firing]:
-        """Fire every job due in ``(last tick, now]``, in time order."""
+        """Fire every job due in ``(last tick, now]``, in time order.
+
+        The clock advances past each firing as it happens, so an error part-way through a
+        tick leaves the remaining firings due for the next tick.
+        """
         with self._lock:
-            start, self._last = self._last, max(self._last, now)
+            start = self._last
         due = sorted(
             ((t, name) for name, job in self.jobs.items() for t in job.fire_times(start, now)),
         )
-        return [self.fire(name, t) for t, name in due]
+        firings = []
+        for when, name in due:
+            firings.append(self.fire(name, when))
+            with self._lock:
+                self._last = max(self._last, when)
+        with self._lock:
+            self._last = max(self._last, now)
+        return firings
 
     def run(self, stop: threading.Event, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
             interval: float = 1.0) -> None:

@@ -154,7 +154,7 @@ class GoogleIdTokenVerifier:
 
 def _allowed(claims: dict, allowed: tuple[str, ...]) -> Principal:
     email = claims.get("email")
-    if not email or claims.get("email_verified") is False:
+    if not email or claims.get("email_verified") is not True:
         raise Forbidden("token carries no verified email")
     if allowed and email not in allowed:
         raise Forbidden(f"{email} is not an allowed invoker")
@@ -164,6 +164,7 @@ def _allowed(claims: dict, allowed: tuple[str, ...]) -> Principal:
 def verifier_from_settings(settings: Settings) -> Verifier:
     if settings.auth_mode == "google":
         return GoogleIdTokenVerifier(settings.auth_audience, settings.allowed_invokers)
+    assert settings.local_auth_secret is not None  # enforced by Settings
     return LocalTokenVerifier(
         settings.local_auth_secret.get_secret_value(),
         audience=settings.auth_audience,

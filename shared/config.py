@@ -67,17 +67,30 @@ class Settings(BaseSettings):
     allowed_invokers: tuple[str, ...] = Field(
         (), description="Service-account emails allowed to call (push, scheduler, operator)"
     )
-    local_auth_secret: SecretStr = SecretStr("quantsentinel-local-harness-secret")
+    local_auth_secret: SecretStr | None = Field(
+        None, description="HS256 secret of the local harness (the local cloud generates one per start)"
+    )
+    k_service: str | None = Field(
+        None, validation_alias="K_SERVICE", description="Set by Cloud Run: we are deployed"
+    )
 
     @model_validator(mode="after")
-    def _production_is_strict(self) -> Settings:
-        if self.environment == "production":
+    def _deployed_is_strict(self) -> Settings:
+        deployed = self.environment == "production" or self.k_service is not None
+        if deployed:
             if self.auth_mode != "google":
-                raise ValueError("production requires QS_AUTH_MODE=google")
+                raise ValueError("a deployed function requires QS_AUTH_MODE=google "
+                                 "(K_SERVICE is set or QS_ENVIRONMENT=production)")
             if not self.allowed_invokers:
-                raise ValueError("production requires QS_ALLOWED_INVOKERS (service-account emails)")
+                raise ValueError("a deployed function requires QS_ALLOWED_INVOKERS (service-account emails)")
+            if not self.auth_audience:
+                raise ValueError("a deployed function requires QS_AUTH_AUDIENCE (its own URL)")
             if self.database_url is None and self.cloudsql_instance is None:
-                raise ValueError("production requires QS_CLOUDSQL_INSTANCE or DATABASE_URL")
+                raise ValueError("a deployed function requires QS_CLOUDSQL_INSTANCE or DATABASE_URL")
+        if self.auth_mode == "local" and (
+            self.local_auth_secret is None or len(self.local_auth_secret.get_secret_value()) < 32
+        ):
+            raise ValueError("QS_AUTH_MODE=local requires QS_LOCAL_AUTH_SECRET of at least 32 characters")
         return self
 
 

@@ -32,9 +32,10 @@ PositiveLots = Annotated[int, Field(gt=0)]
 
 
 class Message(BaseModel):
-    """Base of every contract: frozen, strict about unknown fields, timezone-aware times."""
+    """Base of every contract: frozen, strict about unknown fields, timezone-aware times,
+    and no NaN or infinity (a NaN max loss must never read as "unbounded" downstream)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     topic: ClassVar[str]
     schema_version: ClassVar[int] = 1
@@ -70,7 +71,7 @@ class Structure(StrEnum):
 class Leg(BaseModel):
     """One option leg of a structure. Prices in rupees per unit of the underlying."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     expiry: date
     strike: Decimal = Field(gt=0)
@@ -143,7 +144,7 @@ class DecisionProposedV1(Message):
 class WallVerdict(BaseModel):
     """The verdict of one risk wall or kill switch."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     wall: str
     blocked: bool

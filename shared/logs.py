@@ -38,7 +38,15 @@ _SECRET_HINTS = ("password", "secret", "token", "authorization", "api_key")
 
 
 class CloudLoggingFormatter(logging.Formatter):
-    """Format a record as one Cloud Logging JSON line."""
+    """Format a record as one Cloud Logging JSON line.
+
+    ``function`` labels every line, from every thread; per-event labels come from the
+    context of the thread handling the event.
+    """
+
+    def __init__(self, function: str | None = None) -> None:
+        super().__init__()
+        self.function = function
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -52,9 +60,11 @@ class CloudLoggingFormatter(logging.Formatter):
                 "function": record.funcName,
             },
         }
-        labels = _labels.get()
+        labels = dict(_labels.get())
+        if self.function:
+            labels.setdefault("function", self.function)
         if labels:
-            entry["logging.googleapis.com/labels"] = dict(labels)
+            entry["logging.googleapis.com/labels"] = labels
         for key, value in record.__dict__.items():
             if key in _STANDARD or key.startswith("_"):
                 continue
@@ -74,10 +84,9 @@ def configure_logging(function_name: str, level: str = "INFO", stream=None) -> N
     if handler is None:
         handler = logging.StreamHandler(stream or sys.stdout)
         handler._qs_json = True  # type: ignore[attr-defined]
-        handler.setFormatter(CloudLoggingFormatter())
         root.addHandler(handler)
+    handler.setFormatter(CloudLoggingFormatter(function_name))
     root.setLevel(level.upper())
-    _labels.set(MappingProxyType({"function": function_name}))
 
 
 @contextlib.contextmanager

@@ -219,6 +219,30 @@ class Runtime:
         return datetime.now(UTC)
 
 
+_MAX_ATTRIBUTES = 100  # Pub/Sub limits
+_MAX_KEY_BYTES = 256
+_MAX_VALUE_BYTES = 1024
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` without NUL characters, cut to at most ``limit`` UTF-8 bytes."""
+    raw = text.replace("\x00", "").encode()[:limit]
+    return raw.decode(errors="ignore")
+
+
+def dead_letter_attributes(attributes: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """Attributes for a dead-lettered copy that Pub/Sub will accept: our ``extra`` first,
+    then as many of the original ones as fit, keys and values clipped to the limits."""
+    out = {_clip(k, _MAX_KEY_BYTES): _clip(v, _MAX_VALUE_BYTES) for k, v in extra.items()}
+    for key, value in attributes.items():
+        if len(out) >= _MAX_ATTRIBUTES:
+            break
+        key = _clip(key, _MAX_KEY_BYTES)
+        if key and not key.startswith("goog") and key not in out:
+            out[key] = _clip(value, _MAX_VALUE_BYTES)
+    return out
+
+
 class Rejections:
     """Records an acked bad input and sends the raw message to the dead-letter topic."""
 
@@ -227,26 +251,38 @@ class Rejections:
 
     def reject(self, event: InboundEvent | None, error: PermanentError, *, body: bytes,
                dead_letter: bool = True) -> None:
-        event_id = event.event_id if event else f"malformed-{int(time.time() * 1e6)}"
+        """Record and dead-letter; raises :class:`TransientError` if either cannot be done."""
+        event_id = event.event_id if event else f"malformed-{time.time_ns()}"
         attributes = event.attributes if event else {}
         payload = event.data if event else body
-        with self._rt.database.system() as s:
-            s.execute(
-                "INSERT INTO rejections (consumer, event_id, topic, reason_code, reason, attributes, payload) "
-                "VALUES (:consumer, :event_id, :topic, :code, :reason, CAST(:attrs AS jsonb), :payload) "
-                "ON CONFLICT (consumer, event_id) DO NOTHING",
-                consumer=self._rt.function_name, event_id=event_id,
-                topic=event.topic if event else None, code=error.reason_code,
-                reason=error.reason[:2000], attrs=json.dumps(attributes), payload=payload,
-            )
-        if dead_letter:
-            self._rt.bus.publish_raw(
-                self._rt.settings.dead_letter_topic,
-                payload,
-                {**attributes, "qs_rejected_by": self._rt.function_name,
-                 "qs_reason_code": error.reason_code, "qs_reason": error.reason[:1000],
-                 "qs_source_event_id": event_id},
-            )
+        try:
+            with self._rt.database.system() as s:
+                s.execute(
+                    "INSERT INTO rejections (consumer, event_id, topic, reason_code, reason, attributes, payload) "
+                    "VALUES (:consumer, :event_id, :topic, :code, :reason, CAST(:attrs AS jsonb), :payload) "
+                    "ON CONFLICT (consumer, event_id) DO NOTHING",
+                    consumer=self._rt.function_name, event_id=_clip(event_id, 500),
+                    topic=_clip(event.topic, 255) if event and event.topic else None,
+                    code=error.reason_code, reason=_clip(error.reason, 2000),
+                    attrs=json.dumps({_clip(k, 256): _clip(v, 1024) for k, v in attributes.items()}),
+                    payload=payload,
+                )
+            if dead_letter:
+                self._rt.bus.publish_raw(
+                    self._rt.settings.dead_letter_topic,
+                    payload,
+                    dead_letter_attributes(attributes, {
+                        "qs_rejected_by": self._rt.function_name,
+                        "qs_reason_code": error.reason_code,
+                        "qs_reason": error.reason,
+                        "qs_source_event_id": event_id,
+                    }),
+                )
+        except TransientError:
+            raise
+        except Exception as exc:  # a bug in recording must not turn into an ack
+            logger.exception("could not record a rejection")
+            raise TransientError(f"could not record the rejection: {exc}") from exc
 
 
 def _json(status: int, body: dict[str, Any]):
@@ -306,9 +342,9 @@ class FunctionApp:
         with self._lock:
             handler = self._handlers.get(key)
         if handler is None:
-            handler = build(self.runtime())
-            with self._lock:
-                self._handlers.setdefault(key, handler)
+            built = build(self.runtime())
+            with self._lock:  # if another thread won the race, use (and keep) its handler
+                handler = self._handlers.setdefault(key, built)
         return handler
 
     # the functions-framework target ---------------------------------------------------

@@ -25,6 +25,7 @@ import functools
 import logging
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -240,13 +241,43 @@ class Session:
     def __init__(self, conn: PgConnection, tenant_id: UUID | None) -> None:
         self._conn = conn
         self.tenant_id = tenant_id
+        self.broken = False  # the connection failed under us: never reuse it
 
     def execute(self, sql: str, **params: Any) -> Result:
-        """Run one statement with ``:name`` parameters."""
+        """Run one statement with ``:name`` parameters.
+
+        Raises
+        ------
+        DatabaseUnavailable
+            The connection failed (socket error, timeout, protocol error); the session is
+            marked broken and its connection is discarded.
+        pg8000.exceptions.DatabaseError
+            The server refused the statement (constraint, permission, RLS, ...).
+        """
         statement, make_vals = _statement(sql)
-        context = self._conn.execute_unnamed(statement, vals=make_vals(params))
+        context = self._run(statement, make_vals(params))
         columns = tuple(c["name"] for c in (context.columns or ()))
         return Result(columns, tuple(tuple(r) for r in (context.rows or ())))
+
+    def _run(self, statement: str, vals: Any, stream: Any = None) -> Any:
+        try:
+            return self._conn.execute_unnamed(statement, vals=vals, stream=stream)
+        except DatabaseError:
+            raise
+        except (InterfaceError, OSError, EOFError, struct.error) as exc:
+            self.broken = True
+            raise DatabaseUnavailable(f"database connection failed: {exc}") from exc
+
+    def copy_rows(self, table: str, columns: tuple[str, ...], text: str) -> None:
+        """Bulk insert with ``COPY table (columns) FROM STDIN`` in this transaction.
+
+        ``text`` is PostgreSQL's COPY text format (tab-separated, ``\\N`` for NULL, one
+        row per line), e.g. from :func:`copy_text`.
+        """
+        import io
+
+        cols = ", ".join(columns)  # constants from our own code, never input
+        self._run(f"COPY {table} ({cols}) FROM STDIN", (), stream=io.StringIO(text))
 
     def claim_event(self, consumer: str, event_id: str, *, topic: str | None = None,
                     per_tenant: bool = False) -> bool:
@@ -315,29 +346,30 @@ class Database:
     @contextlib.contextmanager
     def _transaction(self, tenant_id: UUID | None, isolation: str | None) -> Iterator[Session]:
         conn = self._acquire()
+        session = Session(conn, tenant_id)
         healthy = False
         try:
             begin = "BEGIN" if isolation is None else f"BEGIN ISOLATION LEVEL {isolation}"
-            conn.execute_simple(begin)
-            session = Session(conn, tenant_id)
-            if tenant_id is not None:
-                session.execute("SELECT set_config('app.tenant_id', :t, true)", t=str(tenant_id))
+            session._run(begin, ())
+            # Always set the tenant, to '' for system sessions: whatever a previous user of
+            # this pooled connection did at session level, RLS sees exactly this tenant.
+            session.execute("SELECT set_config('app.tenant_id', :t, true)",
+                            t=str(tenant_id) if tenant_id is not None else "")
             try:
                 yield session
             except BaseException:
-                conn.execute_simple("ROLLBACK")
-                healthy = True
+                if not session.broken:
+                    session._run("ROLLBACK", ())
+                    healthy = True
                 raise
-            conn.execute_simple("COMMIT")
+            session._run("COMMIT", ())
             healthy = True
-        except InterfaceError as exc:
-            raise DatabaseUnavailable(f"database connection failed: {exc}") from exc
         except DatabaseError as exc:
             if _is_transient(exc):
                 raise DatabaseUnavailable(f"transient database error: {exc}") from exc
             raise
         finally:
-            self._release(conn, healthy)
+            self._release(conn, healthy and not session.broken)
 
     def tenant(self, tenant_id: UUID | str | None, *, isolation: str | None = None
                ) -> contextlib.AbstractContextManager[Session]:
@@ -366,3 +398,25 @@ class Database:
             with contextlib.suppress(Exception):
                 conn.close()
 
+
+
+def copy_text(*columns: Any) -> str:
+    """COPY text for equally long columns (numpy arrays or sequences), NaN/None → NULL.
+
+    Values must not contain tabs, newlines or backslashes (numbers, dates, plain codes).
+    """
+    import numpy as np
+
+    if not columns:
+        return ""
+    cells = []
+    for column in columns:
+        arr = np.asarray(column)
+        if arr.dtype.kind == "f":
+            text = np.char.mod("%.17g", arr).astype(object)
+            text[~np.isfinite(arr)] = "\\N"
+        else:
+            text = np.array([("\\N" if v is None else str(v)) for v in arr.tolist()], dtype=object)
+        cells.append(text)
+    rows = zip(*cells, strict=True)
+    return "".join("\t".join(row) + "\n" for row in rows)

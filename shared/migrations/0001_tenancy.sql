@@ -16,9 +16,13 @@ BEGIN
     END IF;
 END $$;
 
+-- Nobody but the owner creates objects in public: a role that could would be able to
+-- shadow functions (now(), current_setting) that the policies and triggers call.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
 CREATE FUNCTION app_current_tenant() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT nullif(current_setting('app.tenant_id', true), '')::uuid $$;
+    AS $$ SELECT nullif(pg_catalog.current_setting('app.tenant_id', true), '')::uuid $$;
 
 COMMENT ON FUNCTION app_current_tenant() IS
     'The tenant of the current transaction (SET LOCAL app.tenant_id), NULL when none is set.';
@@ -41,7 +45,7 @@ COMMENT ON COLUMN tenants.dry_run_until IS
     'created_at + 14 days, set by trigger; trading_mode cannot be live before it.';
 
 CREATE FUNCTION tenants_dry_run_lock() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         -- The clock is the database's, not the caller's: nothing a client sends can shorten it.
@@ -113,7 +117,7 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_tenant_time ON audit_log (tenant_id, occurred_at);
 
 CREATE FUNCTION audit_log_is_append_only() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'audit_log is append-only: % is not allowed', TG_OP
         USING ERRCODE = 'insufficient_privilege';
@@ -144,7 +148,7 @@ CREATE TABLE processed_events (
     topic         text,
     processed_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, event_id, scope),
-    CHECK ((tenant_id IS NULL AND scope = '') OR scope = tenant_id::text)
+    CHECK ((tenant_id IS NULL AND scope = '') OR (tenant_id IS NOT NULL AND scope = tenant_id::text))
 );
 
 ALTER TABLE processed_events ENABLE ROW LEVEL SECURITY;
@@ -183,9 +187,12 @@ CREATE TABLE heartbeats (
 GRANT USAGE ON SCHEMA public TO qs_app;
 GRANT SELECT ON tenants TO qs_app;
 GRANT UPDATE (name, trading_mode, active, plan, settings) ON tenants TO qs_app;
-GRANT SELECT, INSERT ON audit_log TO qs_app;
+-- occurred_at and audit_id are the database's: the app cannot backdate an entry.
+GRANT SELECT, INSERT (tenant_id, actor, action, subject, event_id, details) ON audit_log TO qs_app;
 GRANT SELECT, INSERT ON processed_events TO qs_app;
-GRANT SELECT, INSERT ON rejections TO qs_app;
+-- Rejections may hold any tenant's raw payloads: the app writes them, only operators read
+-- them (the two key columns are readable because ON CONFLICT needs them).
+GRANT INSERT, SELECT (consumer, event_id) ON rejections TO qs_app;
 GRANT SELECT, INSERT ON heartbeats TO qs_app;
 GRANT EXECUTE ON FUNCTION active_tenant_ids() TO qs_app;
 GRANT EXECUTE ON FUNCTION app_current_tenant() TO qs_app;

@@ -159,3 +159,75 @@ def test_migrations_are_idempotent_and_detect_edits(pg, tmp_path):
     first.write_text(first.read_text() + "\n-- edited\n")
     with pytest.raises(MigrationError, match="changed after it was applied"):
         apply_migrations(owner, copy)
+
+
+def test_a_session_level_tenant_setting_cannot_leak_into_later_sessions(app_db, make_tenant):
+    a = make_tenant("A")
+    with app_db.tenant(a) as s:
+        s.audit(actor="test", action="secret")
+        # some code path sets the tenant for the whole connection, not just the transaction
+        s.execute("SELECT set_config('app.tenant_id', :t, false)", t=str(a))
+    for _ in range(3):  # whichever pooled connection comes back
+        with app_db.system() as s:
+            assert s.execute("SELECT count(*) FROM audit_log").scalar() == 0
+            assert s.execute("SELECT app_current_tenant()").scalar() is None
+
+
+def test_a_global_claim_cannot_shadow_a_tenant_claim(app_db, make_tenant):
+    a, b = make_tenant("A"), make_tenant("B")
+    with pytest.raises(DatabaseError) as err, app_db.tenant(a) as s:
+        s.execute("INSERT INTO processed_events (consumer, event_id, scope, tenant_id) "
+                  "VALUES ('decide', 'snap-9', :scope, NULL)", scope=str(b))
+    assert sqlstate(err.value) == "23514"  # check_violation
+    with app_db.tenant(b) as s:
+        assert s.claim_event("decide", "snap-9", per_tenant=True) is True
+
+
+def test_audit_entries_cannot_be_backdated(app_db, make_tenant):
+    a = make_tenant("A")
+    with pytest.raises(DatabaseError) as err, app_db.tenant(a) as s:
+        s.execute("INSERT INTO audit_log (tenant_id, actor, action, occurred_at) "
+                  "VALUES (:a, 'x', 'y', now() - interval '1 year')", a=a)
+    assert sqlstate(err.value) == "42501"
+
+
+def test_the_app_role_cannot_provision_tenants_or_read_rejections(app_db):
+    with pytest.raises(DatabaseError) as err, app_db.system() as s:
+        s.execute("SELECT provision_tenant(:t, 'x')", t=uuid.uuid4())
+    assert sqlstate(err.value) == "42501"
+    with pytest.raises(DatabaseError) as err, app_db.system() as s:
+        s.execute("INSERT INTO tenants (tenant_id, name, dry_run_until) VALUES (:t, 'x', now())",
+                  t=uuid.uuid4())
+    assert sqlstate(err.value) == "42501"
+    with pytest.raises(DatabaseError) as err, app_db.system() as s:
+        s.execute("SELECT reason, payload FROM rejections")
+    assert sqlstate(err.value) == "42501"
+
+
+def test_triggers_ignore_a_hostile_search_path(pg, app_db, make_tenant):
+    """The lock's functions pin search_path, so shadowing now() in a schema cannot help."""
+    with app_db.system() as s:
+        creatable = s.execute("SELECT has_schema_privilege('public', 'CREATE')").scalar()
+        pinned = s.execute(
+            "SELECT proname, proconfig FROM pg_proc WHERE proname IN "
+            "('tenants_dry_run_lock', 'audit_log_is_append_only') ORDER BY proname").rows
+    assert creatable is False
+    assert [cfg for _, cfg in pinned] == [["search_path=pg_catalog, pg_temp"]] * 2
+
+
+def test_a_dead_connection_is_discarded_and_reported_as_transient(pg):
+    from shared.adapters.db import Database
+    from shared.errors import DatabaseUnavailable
+
+    db = Database(DirectConnector(pg.app))
+    with db.system() as s:
+        pid = s.execute("SELECT pg_backend_pid()").scalar()
+    superuser = Database(DirectConnector(pg.admin.with_database("quantsentinel")))
+    with superuser.system() as s:
+        s.execute("SELECT pg_terminate_backend(:p)", p=pid)
+    superuser.close()
+    with pytest.raises(DatabaseUnavailable), db.system() as s:  # the pooled one is dead
+        s.execute("SELECT 1")
+    with db.system() as s:  # and it was not returned to the pool
+        assert s.execute("SELECT pg_backend_pid()").scalar() != pid
+    db.close()

@@ -50,12 +50,32 @@ def test_a_valid_caller_not_on_the_allow_list_is_403():
     assert err.value.http_status == 403
 
 
-def test_production_settings_demand_google_auth_and_invokers():
+def test_deployed_settings_demand_google_auth_invokers_and_audience(monkeypatch):
+    monkeypatch.delenv("K_SERVICE", raising=False)
+    base = {"cloudsql_instance": "p:r:i"}
     with pytest.raises(ValueError, match="QS_AUTH_MODE=google"):
-        Settings(environment="production", auth_mode="local", cloudsql_instance="p:r:i")
+        Settings(environment="production", auth_mode="local", local_auth_secret=SECRET, **base)
     with pytest.raises(ValueError, match="ALLOWED_INVOKERS"):
-        Settings(environment="production", auth_mode="google", cloudsql_instance="p:r:i")
-    s = Settings(environment="production", auth_mode="google", cloudsql_instance="p:r:i",
-                 allowed_invokers=("push@p.iam.gserviceaccount.com",))
+        Settings(environment="production", auth_mode="google", **base)
+    with pytest.raises(ValueError, match="AUTH_AUDIENCE"):
+        Settings(environment="production", auth_mode="google",
+                 allowed_invokers=("push@p.iam.gserviceaccount.com",), **base)
+    s = Settings(environment="production", auth_mode="google", auth_audience="https://fn/",
+                 allowed_invokers=("push@p.iam.gserviceaccount.com",), **base)
     assert type(verifier_from_settings(s)).__name__ == "GoogleIdTokenVerifier"
 
+
+def test_running_on_cloud_run_refuses_local_auth_even_without_production_flag(monkeypatch):
+    monkeypatch.setenv("K_SERVICE", "decide")
+    with pytest.raises(ValueError, match="K_SERVICE"):
+        Settings(local_auth_secret=SECRET)
+
+
+def test_local_auth_needs_a_real_secret(monkeypatch):
+    monkeypatch.delenv("QS_LOCAL_AUTH_SECRET", raising=False)
+    monkeypatch.delenv("K_SERVICE", raising=False)
+    with pytest.raises(ValueError, match="QS_LOCAL_AUTH_SECRET"):
+        Settings()
+    with pytest.raises(ValueError, match="QS_LOCAL_AUTH_SECRET"):
+        Settings(local_auth_secret="short")
+    assert Settings(local_auth_secret=SECRET).auth_mode == "local"

@@ -120,3 +120,16 @@ def test_market_wide_messages_carry_no_tenant_attribute():
     )
     _, attrs = c.encode(snap)
     assert "tenant_id" not in attrs
+
+
+@pytest.mark.parametrize("field", ["max_loss", "expected_gross_edge", "max_profit"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_never_pass_a_contract(field, value):
+    data, attrs = c.encode(proposal())
+    text = data.decode().replace(f'"{field}":', f'"{field}":{value},"_x":', 1)
+    payload = json.loads(text)  # Python's json reads NaN/Infinity literals
+    payload.pop("_x")
+    with pytest.raises(ContractViolation, match=field):
+        c.decode(json.dumps(payload).encode(), attrs)
+    with pytest.raises(ValueError):
+        proposal(**{field: float(value.lower().replace("infinity", "inf"))})

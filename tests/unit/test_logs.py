@@ -31,3 +31,21 @@ def test_lines_are_cloud_logging_json_with_labels_and_redaction():
     assert second["logging.googleapis.com/labels"] == {"function": "decide"}  # label scope ended
     assert third["severity"] == "ERROR" and "ValueError: boom" in third["message"]
     assert third["@type"].endswith("ReportedErrorEvent")
+
+
+def test_every_thread_gets_the_function_label():
+    import threading
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers = []
+    try:
+        configure_logging("notify", "INFO", stream=stream)
+        worker = threading.Thread(target=lambda: logging.getLogger("x").info("from a worker"))
+        worker.start()
+        worker.join()
+    finally:
+        root.handlers = saved
+    line = json.loads(stream.getvalue().splitlines()[0])
+    assert line["logging.googleapis.com/labels"] == {"function": "notify"}

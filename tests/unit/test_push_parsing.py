@@ -70,3 +70,15 @@ def test_structured_cloudevent():
 def test_malformed_requests_say_why(headers, body, match):
     with pytest.raises(MalformedEvent, match=match):
         parse_push_request(headers, body)
+
+
+def test_dead_letter_attributes_respect_pubsub_limits():
+    from shared.runtime import dead_letter_attributes
+
+    original = {f"k{i}": "v" for i in range(150)} | {"bad\x00key": "x\x00y", "googreserved": "z"}
+    out = dead_letter_attributes(original, {"qs_reason": "é" * 2000, "qs_reason_code": "c"})
+    assert len(out) == 100
+    assert out["qs_reason_code"] == "c"
+    assert len(out["qs_reason"].encode()) <= 1024
+    assert all("\x00" not in k + v for k, v in out.items())
+    assert not any(k.startswith("goog") for k in out)

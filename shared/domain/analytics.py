@@ -1,0 +1,460 @@
+"""Full-chain analytics for one snapshot: forwards, IVs, greeks, smiles, flows, GEX, the
+risk-neutral density and no-arbitrage checks.
+
+Everything is vectorised over legs; the only Python loops run over expiries (at most a
+few dozen per snapshot).
+
+Conventions
+-----------
+* Time ``t`` is the ACT/365 year fraction from the snapshot to the expiry close, supplied
+  by the caller (the market calendar), fractional on expiry day.
+* ``rate`` is a continuously compounded annual rate; ``DF = exp(-rate * t)``.
+* Volatilities are annualised decimals. Prices and strikes are rupees per unit.
+* Open interest is in contracts; ``lot_size`` converts it to units of the underlying.
+* Greeks are Black-76 greeks with respect to the forward (see :mod:`shared.domain.black76`);
+  GEX converts gamma to spot terms with ``dF/dS = F/S``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.domain.black76 import IVStatus, black76_price, greeks, implied_vol
+from shared.domain.chain import ChainSnapshot, Missing
+
+Floats = npt.NDArray[np.float64]
+Grid = Annotated[Floats, "(n_grid,)"]
+ByStrike = Annotated[Floats, "(n_strikes,)"]
+
+NSE_TICK = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsConfig:
+    """Knobs of the analytics, with defaults suited to NSE index options."""
+
+    tick: float = NSE_TICK
+    parity_strikes: int = 6  # strikes nearest the spot used for the implied forward
+    max_relative_spread: float = 0.5  # a quote wider than this (vs its mid) is not a price
+    smile_degree: int = 3  # polynomial degree in log-moneyness for the smoothed smile
+    density_points: int = 801
+    density_width_sd: float = 7.0  # grid half-width in ATM standard deviations
+    crash_move: float = 0.05  # left-tail probability of S_T <= F * (1 - crash_move)
+    gex_grid_points: int = 81
+    gex_grid_width: float = 0.08  # +/- 8 % of spot for the gamma-flip search
+    arbitrage_tolerance_ticks: float = 2.0
+    max_arbitrage_fraction: float = 0.10  # more violating strikes than this: a bad chain
+
+
+@dataclass(frozen=True, slots=True)
+class LegAnalytics:
+    """Per-leg results, aligned with the snapshot's leg arrays (shape (n_legs,))."""
+
+    price: Floats  # the price used for IV: mid if the quote is usable, else last traded
+    iv: Floats  # our Black-76 IV (NaN where ``iv_status`` != OK)
+    iv_status: npt.NDArray[np.int8]
+    delta: Floats
+    gamma: Floats
+    vega: Floats
+    theta: Floats
+    t: Floats  # year fraction of the leg's expiry
+    forward: Floats  # the implied forward of the leg's expiry
+
+
+@dataclass(frozen=True, slots=True)
+class Smile:
+    """A smoothed smile: IV as a polynomial in log-moneyness ``x = ln(K/F)``.
+
+    Outside ``[x_min, x_max]`` (the quoted OTM range) the IV is held flat.
+    """
+
+    coefficients: tuple[float, ...]  # highest power first (numpy.polyval order)
+    x_min: float
+    x_max: float
+    points: int  # OTM quotes the fit used
+
+    def iv(self, x: Floats) -> Floats:
+        return np.polyval(np.asarray(self.coefficients), np.clip(x, self.x_min, self.x_max))
+
+
+@dataclass(frozen=True, slots=True)
+class Density:
+    """The Breeden-Litzenberger risk-neutral density of ``S_T`` on a strike grid.
+
+    ``pdf = exp(r t) * d2C/dK2``, computed from call prices of the smoothed smile; negative
+    values (butterfly arbitrage in the fit) are clipped and their mass reported, then the
+    density is normalised so that its trapezoidal integral is 1. Moments are of ``S_T`` in
+    rupees; ``skew`` and ``kurtosis`` are standardised (kurtosis is Pearson's, 3 for normal).
+    """
+
+    grid: Grid
+    pdf: Grid
+    mean: float
+    variance: float
+    skew: float
+    kurtosis: float
+    crash_probability: float  # P(S_T <= crash_level)
+    crash_level: float
+    clipped_negative_mass: float
+    raw_integral: float  # integral before normalisation (near 1 for a sound smile)
+
+
+@dataclass(frozen=True, slots=True)
+class ArbitrageCheck:
+    """Vertical and butterfly checks on one expiry's quoted prices."""
+
+    strikes_checked: int
+    vertical_violations: int
+    butterfly_violations: int
+    bad: bool
+    worst: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryAnalytics:
+    expiry: date
+    t: float
+    forward: float
+    forward_method: str  # "parity" or "spot_carry" (fallback, flagged)
+    atm_iv: float
+    smile: Smile | None
+    pcr_oi: float
+    pcr_volume: float
+    max_pain: float
+    strikes: ByStrike
+    call_oi: ByStrike
+    put_oi: ByStrike
+    call_oi_change: ByStrike
+    put_oi_change: ByStrike
+    gex_by_strike: ByStrike  # rupees per 1 % move in spot, dealer-signed
+    gex_total: float
+    gamma_flip: float  # spot level where total dealer GEX changes sign (NaN: see reasons)
+    density: Density | None
+    arbitrage: ArbitrageCheck
+    reasons: tuple[str, ...] = ()  # why something above is NaN or None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainAnalytics:
+    legs: LegAnalytics
+    expiries: tuple[ExpiryAnalytics, ...]
+    skipped: Mapping[date, str] = field(default_factory=dict)  # expiry -> why not analysed
+
+    @property
+    def bad(self) -> bool:
+        """True when any analysed expiry fails the no-arbitrage checks."""
+        return any(e.arbitrage.bad for e in self.expiries)
+
+    def term_structure(self) -> list[tuple[date, float, float]]:
+        """(expiry, t, ATM IV) for every analysed expiry."""
+        return [(e.expiry, e.t, e.atm_iv) for e in self.expiries]
+
+
+# --- prices and forwards --------------------------------------------------------------
+
+
+def usable_prices(snap: ChainSnapshot, cfg: AnalyticsConfig) -> Floats:
+    """Mid of a two-sided quote when its spread is sane, else the last traded price.
+
+    A stale last price (yesterday's close, zero volume) is not used.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mid = 0.5 * (snap.bid + snap.ask)
+        spread_ok = (snap.ask - snap.bid) <= cfg.max_relative_spread * mid
+    two_sided = np.isfinite(mid) & spread_ok & (snap.bid > 0)
+    stale = (snap.missing & np.uint16(Missing.STALE_PRICE)) != 0
+    last_ok = np.isfinite(snap.last) & ~stale
+    return np.where(two_sided, mid, np.where(last_ok, snap.last, np.nan))
+
+
+def implied_forward(strikes: ByStrike, call: ByStrike, put: ByStrike, spot: float, df: float,
+                    n: int) -> float:
+    """Forward from put-call parity ``C - P = DF (F - K)`` on the ``n`` strikes nearest spot
+    that have both prices; the median of ``K + (C - P) / DF``. NaN if none qualifies."""
+    both = np.isfinite(call) & np.isfinite(put)
+    if not both.any():
+        return float("nan")
+    k = strikes[both]
+    nearest = np.argsort(np.abs(k - spot))[:n]
+    estimates = k[nearest] + (call[both][nearest] - put[both][nearest]) / df
+    return float(np.median(estimates))
+
+
+# --- per-expiry pieces ------------------------------------------------------------------
+
+
+def _by_strike(strike: Floats, is_call: npt.NDArray[np.bool_], values: Floats
+               ) -> tuple[ByStrike, ByStrike, ByStrike]:
+    """Unique strikes and the call/put values at each (NaN where that leg is absent)."""
+    strikes, idx = np.unique(strike, return_inverse=True)
+    call = np.full(strikes.shape, np.nan)
+    put = np.full(strikes.shape, np.nan)
+    call[idx[is_call]] = values[is_call]
+    put[idx[~is_call]] = values[~is_call]
+    return strikes, call, put
+
+
+def max_pain(strikes: ByStrike, call_oi: ByStrike, put_oi: ByStrike) -> float:
+    """The settlement strike that minimises the intrinsic value paid to option holders."""
+    c = np.nan_to_num(call_oi)
+    p = np.nan_to_num(put_oi)
+    settle = strikes[:, None]
+    payout = (np.maximum(settle - strikes[None, :], 0.0) * c[None, :]
+              + np.maximum(strikes[None, :] - settle, 0.0) * p[None, :]).sum(axis=1)
+    return float(strikes[int(np.argmin(payout))])
+
+
+def fit_smile(x: Floats, iv: Floats, weights: Floats, degree: int) -> Smile | None:
+    """Weighted least-squares polynomial of IV in log-moneyness over OTM quotes."""
+    ok = np.isfinite(x) & np.isfinite(iv) & np.isfinite(weights) & (weights > 0)
+    n = int(ok.sum())
+    if n < 3:
+        return None
+    deg = min(degree, n - 1)
+    coeffs = np.polyfit(x[ok], iv[ok], deg, w=np.sqrt(weights[ok]))
+    return Smile(tuple(float(c) for c in coeffs), float(x[ok].min()), float(x[ok].max()), n)
+
+
+def risk_neutral_density(smile: Smile, forward: float, t: float, rate: float, atm_iv: float,
+                         cfg: AnalyticsConfig) -> Density:
+    """Breeden-Litzenberger density from the smoothed smile (see :class:`Density`)."""
+    sd = atm_iv * np.sqrt(t)
+    x = np.linspace(-cfg.density_width_sd * sd, cfg.density_width_sd * sd, cfg.density_points)
+    k = forward * np.exp(x)
+    # a uniform strike grid keeps the second difference simple and exact to O(h^2)
+    grid = np.linspace(k[0], k[-1], cfg.density_points)
+    h = grid[1] - grid[0]
+    vol = smile.iv(np.log(grid / forward))
+    calls = black76_price(forward, grid, t, rate, vol, True)
+    pdf = np.empty_like(grid)
+    pdf[1:-1] = np.exp(rate * t) * (calls[2:] - 2.0 * calls[1:-1] + calls[:-2]) / (h * h)
+    pdf[0] = pdf[-1] = 0.0
+    raw_integral = float(np.trapezoid(pdf, grid))
+    negative = float(np.trapezoid(np.minimum(pdf, 0.0), grid))
+    pdf = np.maximum(pdf, 0.0)
+    total = float(np.trapezoid(pdf, grid))
+    pdf = pdf / total
+    mean = float(np.trapezoid(grid * pdf, grid))
+    centred = grid - mean
+    variance = float(np.trapezoid(centred**2 * pdf, grid))
+    sd_st = np.sqrt(variance)
+    skew = float(np.trapezoid(centred**3 * pdf, grid)) / sd_st**3
+    kurt = float(np.trapezoid(centred**4 * pdf, grid)) / variance**2
+    level = forward * (1.0 - cfg.crash_move)
+    below = grid <= level
+    crash = float(np.trapezoid(pdf[below], grid[below])) if below.sum() > 1 else 0.0
+    return Density(grid, pdf, mean, variance, skew, kurt, crash, level, -negative, raw_integral)
+
+
+def arbitrage_check(strikes: ByStrike, call: ByStrike, put: ByStrike, forward: float, df: float,
+                    tolerance: float, max_fraction: float) -> ArbitrageCheck:
+    """Vertical (monotone, slope in [-DF, 0]) and butterfly (convexity) checks on call prices.
+
+    Calls are synthesised from OTM quotes: below the forward, ``C = P + DF (F - K)``.
+    """
+    synth = np.where(strikes >= forward, call, put + df * (forward - strikes))
+    ok = np.isfinite(synth)
+    k, c = strikes[ok], synth[ok]
+    n = k.shape[0]
+    if n < 3:
+        return ArbitrageCheck(n, 0, 0, False, None)
+    slope = np.diff(c) / np.diff(k)
+    tol_slope = tolerance / np.diff(k)
+    vertical = (slope > tol_slope) | (slope < -df - tol_slope)
+    dslope = np.diff(slope)
+    tol_fly = 2 * tolerance / np.minimum(np.diff(k)[1:], np.diff(k)[:-1])
+    butterfly = dslope < -tol_fly
+    v, b = int(vertical.sum()), int(butterfly.sum())
+    worst = None
+    if b:
+        i = int(np.argmin(dslope))
+        worst = f"butterfly at K={k[i + 1]:g}: slope change {dslope[i]:.4f}"
+    elif v:
+        i = int(np.argmax(np.abs(slope)))
+        worst = f"vertical between K={k[i]:g} and {k[i + 1]:g}: slope {slope[i]:.4f}"
+    bad = (v + b) > max_fraction * n
+    return ArbitrageCheck(n, v, b, bad, worst)
+
+
+def dealer_gex(strike: Floats, is_call: npt.NDArray[np.bool_], oi: Floats, iv: Floats,
+               forward: float, spot: float, t: float, rate: float, lot_size: int,
+               spot_levels: Floats) -> tuple[Floats, Floats]:
+    """Dealer gamma exposure, rupees per 1 % spot move, at each level in ``spot_levels``.
+
+    Convention: dealers are long the calls and short the puts the public holds, so call
+    gamma counts positive and put gamma negative;
+    ``GEX = sign * Gamma_S * OI * lot_size * S^2 * 0.01`` with
+    ``Gamma_S = Gamma_F * (F / S)^2``. IVs are held per strike (sticky strike) and the
+    forward moves with spot.
+
+    Returns
+    -------
+    by_leg_now : (n_legs,) GEX of each leg at the current spot
+    totals : (n_levels,) total GEX at each spot level
+    """
+    sign = np.where(is_call, 1.0, -1.0)
+    units = np.nan_to_num(oi) * lot_size
+    ok = np.isfinite(iv)
+    carry = forward / spot
+    levels = np.asarray(spot_levels, dtype=float)[:, None]
+    fwd = levels * carry
+    g = greeks(fwd, strike[None, :], t, rate, np.where(ok, iv, 0.2)[None, :], is_call[None, :]).gamma
+    gamma_s = g * carry**2
+    per = np.where(ok[None, :], sign * gamma_s * units * levels**2 * 0.01, 0.0)
+    now = greeks(forward, strike, t, rate, np.where(ok, iv, 0.2), is_call).gamma * carry**2
+    by_leg = np.where(ok, sign * now * units * spot**2 * 0.01, 0.0)
+    return by_leg, per.sum(axis=1)
+
+
+def gamma_flip(levels: Floats, totals: Floats, spot: float) -> float:
+    """The zero crossing of total GEX nearest to spot (linear interpolation); NaN if none."""
+    s = np.sign(totals)
+    cross = np.nonzero(s[:-1] * s[1:] < 0)[0]
+    if cross.size == 0:
+        return float("nan")
+    x0, x1, y0, y1 = levels[cross], levels[cross + 1], totals[cross], totals[cross + 1]
+    roots = x0 - y0 * (x1 - x0) / (y1 - y0)
+    return float(roots[np.argmin(np.abs(roots - spot))])
+
+
+# --- the whole snapshot ---------------------------------------------------------------
+
+
+def analyse_chain(snap: ChainSnapshot, *, t_by_expiry: Mapping[date, float], rate: float,
+                  lot_size_by_expiry: Mapping[date, int],
+                  cfg: AnalyticsConfig | None = None) -> ChainAnalytics:
+    """Analyse every expiry of ``snap``.
+
+    Parameters
+    ----------
+    snap
+        The parsed snapshot.
+    t_by_expiry
+        Year fraction (ACT/365) from ``snap.asof`` to each expiry's close. Expiries missing
+        here or with ``t <= 0`` are skipped with a reason.
+    rate
+        Continuously compounded annual rate used for discounting.
+    lot_size_by_expiry
+        Units per contract for each expiry (dated: lot sizes change by series).
+    """
+    cfg = cfg or AnalyticsConfig()
+    n = snap.n_legs
+    price = usable_prices(snap, cfg)
+    t_leg = np.full(n, np.nan)
+    f_leg = np.full(n, np.nan)
+    skipped: dict[date, str] = {}
+    forwards: dict[date, tuple[float, str]] = {}
+    masks: dict[date, npt.NDArray[np.bool_]] = {}
+
+    for expiry in snap.expiries:
+        t = t_by_expiry.get(expiry)
+        if t is None or not t > 0:
+            skipped[expiry] = "expired or no year fraction" if t is not None else "no year fraction"
+            continue
+        mask = snap.for_expiry(expiry)
+        df = np.exp(-rate * t)
+        strikes, call_px, put_px = _by_strike(snap.strike[mask], snap.is_call[mask], price[mask])
+        fwd = implied_forward(strikes, call_px, put_px, snap.spot, df, cfg.parity_strikes)
+        method = "parity"
+        if not np.isfinite(fwd):
+            fwd, method = snap.spot * np.exp(rate * t), "spot_carry"
+        masks[expiry] = mask
+        forwards[expiry] = (fwd, method)
+        t_leg[mask] = t
+        f_leg[mask] = fwd
+
+    active = np.isfinite(t_leg)
+    ivr = implied_vol(np.where(active, price, np.nan), np.where(active, f_leg, 1.0), snap.strike,
+                      np.where(active, t_leg, 0.0), rate, snap.is_call, tick=cfg.tick)
+    iv = ivr.iv
+    sigma = np.where(np.isfinite(iv), iv, np.nan)
+    with np.errstate(invalid="ignore"):
+        gk = greeks(np.where(active, f_leg, 1.0), snap.strike, np.where(active, t_leg, 1.0), rate,
+                    np.where(np.isfinite(sigma), sigma, 0.2), snap.is_call)
+    valid = np.isfinite(sigma)
+    legs = LegAnalytics(
+        price=price, iv=iv, iv_status=ivr.status,
+        delta=np.where(valid, gk.delta, np.nan), gamma=np.where(valid, gk.gamma, np.nan),
+        vega=np.where(valid, gk.vega, np.nan), theta=np.where(valid, gk.theta, np.nan),
+        t=t_leg, forward=f_leg,
+    )
+
+    results = []
+    for expiry, mask in masks.items():
+        fwd, method = forwards[expiry]
+        t = float(t_by_expiry[expiry])
+        results.append(_analyse_expiry(snap, legs, mask, expiry, t, fwd, method, rate,
+                                       lot_size_by_expiry.get(expiry), cfg))
+    return ChainAnalytics(legs, tuple(results), skipped)
+
+
+def _analyse_expiry(snap: ChainSnapshot, legs: LegAnalytics, mask: npt.NDArray[np.bool_],
+                    expiry: date, t: float, fwd: float, method: str, rate: float,
+                    lot_size: int | None, cfg: AnalyticsConfig) -> ExpiryAnalytics:
+    reasons: list[str] = []
+    if method != "parity":
+        reasons.append("forward: no strike with both a call and a put price; spot carried at rate")
+    strike, is_call = snap.strike[mask], snap.is_call[mask]
+    iv, oi = legs.iv[mask], snap.oi[mask]
+    df = float(np.exp(-rate * t))
+
+    # smile from OTM legs only
+    x = np.log(strike / fwd)
+    otm = np.where(is_call, strike >= fwd, strike < fwd)
+    weights = np.where(otm, legs.vega[mask], np.nan)
+    smile = fit_smile(x, np.where(otm, iv, np.nan), weights, cfg.smile_degree)
+    atm_iv = float(smile.iv(np.array([0.0]))[0]) if smile else float("nan")
+    if smile is None:
+        reasons.append("smile: fewer than 3 OTM legs with an IV")
+
+    strikes, call_oi, put_oi = _by_strike(strike, is_call, oi)
+    _, call_doi, put_doi = _by_strike(strike, is_call, snap.oi_change[mask])
+    _, call_vol, put_vol = _by_strike(strike, is_call, snap.volume[mask])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total_call_oi, total_put_oi = np.nansum(call_oi), np.nansum(put_oi)
+        pcr_oi = float(total_put_oi / total_call_oi) if total_call_oi > 0 else float("nan")
+        total_call_vol, total_put_vol = np.nansum(call_vol), np.nansum(put_vol)
+        pcr_vol = float(total_put_vol / total_call_vol) if total_call_vol > 0 else float("nan")
+    if not np.isfinite(pcr_oi):
+        reasons.append("pcr_oi: no call open interest")
+    pain = max_pain(strikes, call_oi, put_oi)
+
+    if lot_size is None:
+        reasons.append("gex: no lot size for this expiry")
+        gex_strike = np.full(strikes.shape, np.nan)
+        gex_total = flip = float("nan")
+    else:
+        levels = snap.spot * np.linspace(1 - cfg.gex_grid_width, 1 + cfg.gex_grid_width,
+                                         cfg.gex_grid_points)
+        by_leg, totals = dealer_gex(strike, is_call, oi, iv, fwd, snap.spot, t, rate, lot_size,
+                                    levels)
+        _, g_call, g_put = _by_strike(strike, is_call, by_leg)
+        gex_strike = np.nan_to_num(g_call) + np.nan_to_num(g_put)
+        gex_total = float(by_leg.sum())
+        flip = gamma_flip(levels, totals, snap.spot)
+        if not np.isfinite(flip):
+            reasons.append(f"gamma_flip: total GEX keeps its sign within ±{cfg.gex_grid_width:.0%}")
+
+    density = None
+    if smile is not None and np.isfinite(atm_iv) and atm_iv > 0:
+        density = risk_neutral_density(smile, fwd, t, rate, atm_iv, cfg)
+    else:
+        reasons.append("density: no smile")
+
+    px_strikes, call_px, put_px = _by_strike(strike, is_call, legs.price[mask])
+    arb = arbitrage_check(px_strikes, call_px, put_px, fwd, df,
+                          cfg.arbitrage_tolerance_ticks * cfg.tick, cfg.max_arbitrage_fraction)
+    _ = IVStatus  # the leg statuses explain each NaN IV
+    return ExpiryAnalytics(
+        expiry=expiry, t=t, forward=fwd, forward_method=method, atm_iv=atm_iv, smile=smile,
+        pcr_oi=pcr_oi, pcr_volume=pcr_vol, max_pain=pain, strikes=strikes, call_oi=call_oi,
+        put_oi=put_oi, call_oi_change=call_doi, put_oi_change=put_doi, gex_by_strike=gex_strike,
+        gex_total=gex_total, gamma_flip=flip, density=density, arbitrage=arb,
+        reasons=tuple(reasons),
+    )
