@@ -2,6 +2,8 @@
 
     qs db migrate [--url URL]      apply pending migrations as the owner role
     qs tenants add NAME [--url URL]   provision a tenant (paper-only for 14 days)
+    qs calendar expiries SYMBOL --from D --to D   expiries (weekly/monthly, holiday-shifted)
+    qs calendar lot-size SYMBOL --expiry D        the dated lot size of a contract
     qs contracts                   list every topic and its contract versions
     qs contracts TOPIC             print a contract's newest JSON schema
 """
@@ -13,6 +15,7 @@ import json
 import os
 import sys
 import uuid
+from datetime import date
 
 
 def _owner_url(args: argparse.Namespace) -> str:
@@ -57,6 +60,34 @@ def _contracts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
+
+
+def _calendar_expiries(args: argparse.Namespace) -> int:
+    from shared.rules import default_calendar
+
+    expiries = default_calendar().expiries(args.symbol.upper(), args.start, args.end)
+    print(json.dumps([
+        {"date": e.date.isoformat(), "kind": str(e.kind), "weekday": e.date.strftime("%A"),
+         "shifted_from": e.shifted_from.isoformat() if e.shifted_from else None, "source": e.source}
+        for e in expiries
+    ], indent=2))
+    return 0
+
+
+def _calendar_lot_size(args: argparse.Namespace) -> int:
+    from shared.rules import default_calendar
+
+    lot = default_calendar().lot_size(args.symbol.upper(), args.expiry)
+    print(json.dumps({"symbol": lot.symbol, "expiry": args.expiry.isoformat(), "lot_size": lot.value,
+                      "effective_from": lot.effective_from.isoformat(), "source": lot.source}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qs", description="Quantsentinel command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
     add.set_defaults(func=_tenants_add)
 
+    cal = sub.add_parser("calendar", help="NSE expiries and lot sizes (dated data)").add_subparsers(
+        dest="action", required=True)
+    exp = cal.add_parser("expiries", help="expiries of SYMBOL between two dates")
+    exp.add_argument("symbol", help="NIFTY, BANKNIFTY, FINNIFTY or MIDCPNIFTY")
+    exp.add_argument("--from", dest="start", type=_iso_date, required=True, help="first date (ISO)")
+    exp.add_argument("--to", dest="end", type=_iso_date, required=True, help="last date (ISO)")
+    exp.set_defaults(func=_calendar_expiries)
+    lot = cal.add_parser("lot-size", help="the lot size of SYMBOL's contract expiring on a date")
+    lot.add_argument("symbol")
+    lot.add_argument("--expiry", type=_iso_date, required=True, help="the contract's expiry (ISO)")
+    lot.set_defaults(func=_calendar_lot_size)
+
     contracts = sub.add_parser("contracts", help="message contracts per topic")
     contracts.add_argument("topic", nargs="?", help="print this topic's newest JSON schema")
     contracts.set_defaults(func=_contracts)
@@ -81,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # unknown symbol, date outside the data, not an expiry, ...
+        print(f"qs: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ __all__ = [
     "UNKNOWN_FORMAT",
     "ChainProvider", "HttpPolicy", "NseProvider", "PayloadRejected", "ProviderUnavailable",
     "RawPayload", "ReplayExhausted", "ReplayProvider", "RequestRejected", "TokenExpired",
-    "UpstoxProvider", "detect_source", "parse_nse", "parse_payload", "parse_upstox",
+    "UpstoxProvider", "detect_source", "parse_nse", "parse_nse_obj", "parse_payload",
+    "parse_upstox", "parse_upstox_obj",
 ]
 
 Source = Literal["nse", "upstox"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import threading
 import time
@@ -547,20 +548,18 @@ class HttpFetcher:
         Any other exception (permanent errors) propagates at once. When the attempts are
         spent, raises :class:`ProviderUnavailable`.
         """
-        from tenacity import (
-            RetryCallState,
-            Retrying,
-            retry_if_exception_type,
-            stop_after_attempt,
-            wait_exponential_jitter,
-        )
+        from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
         p = self.policy
-        backoff = wait_exponential_jitter(initial=p.backoff_initial, max=p.backoff_max,
-                                          jitter=p.jitter)
 
         def wait(state: RetryCallState) -> float:
-            delay = float(backoff(state))
+            """Exponential backoff plus jitter, at least any ``Retry-After`` the server sent."""
+            exponent = max(0, state.attempt_number - 1)
+            try:
+                delay = p.backoff_initial * 2.0 ** exponent
+            except OverflowError:
+                delay = math.inf
+            delay = min(delay + random.uniform(0.0, p.jitter), p.backoff_max)
             exc = state.outcome.exception() if state.outcome else None
             hint = getattr(exc, "retry_after", None)
             if hint is not None:

@@ -16,14 +16,17 @@ whenever the API refuses or the cookies are older than ``cookie_ttl``.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import date, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from shared.adapters.providers.base import (
+    BAD_EXPIRY,
     BAD_SPOT,
+    BAD_STRIKE,
     BAD_TIMESTAMP,
     BROWSER_HEADERS,
     EMPTY_CHAIN,
@@ -42,6 +45,7 @@ from shared.adapters.providers.base import (
     check_spot,
     coerce_float,
     decode_json,
+    parse_date,
     parse_ist_timestamp,
     reject,
     sniff_body,
@@ -99,7 +103,8 @@ def parse_nse_obj(obj: Any, *, symbol: str | None = None, source: str = "nse") -
 
     legs: list[tuple[Any, ...]] = []
     calls: list[bool] = []
-    add_leg, add_call = legs.append, calls.append
+    row_keys: list[tuple[Any, Any]] = []
+    add_leg, add_call, add_row_key = legs.append, calls.append, row_keys.append
     absent_ce = absent_pe = empty_rows = 0
     for i, row in enumerate(data):
         if type(row) is not dict:
@@ -114,6 +119,7 @@ def parse_nse_obj(obj: Any, *, symbol: str | None = None, source: str = "nse") -
                 continue
         elif pe is None:
             absent_pe += 1
+        row_key = (row.get("expiryDate"), row.get("strikePrice"))
         for leg, call in ((ce, True), (pe, False)):
             if leg is None:
                 continue
@@ -126,11 +132,13 @@ def parse_nse_obj(obj: Any, *, symbol: str | None = None, source: str = "nse") -
             except KeyError:
                 add_leg(_leg_fields_slow(leg, row))
             add_call(call)
+            add_row_key(row_key)
 
     if not legs:
         raise reject(EMPTY_CHAIN, "no row of 'records.data' has a CE or PE leg", source=WIRE)
     (exp, strike, last, bid, ask, vol, oi, oich, iv, unders, leg_spots) = map(list, zip(*legs,
                                                                                      strict=True))
+    _check_rows_agree(exp, strike, row_keys)
     cols = LegColumns(expiry=exp, strike=strike, is_call=calls, last=last, bid=bid, ask=ask,
                       volume=vol, oi=oi, oi_change=oich, iv=iv)
 
@@ -149,8 +157,8 @@ def parse_nse_obj(obj: Any, *, symbol: str | None = None, source: str = "nse") -
     check_leg_spots(spot, uv, source=WIRE)
     index_quote = records.get("index")
     if isinstance(index_quote, dict):
-        last, _ = coerce_float(index_quote.get("last"))
-        if last > 0 and abs(last - spot) > SPOT_TOLERANCE * spot:
+        index_last, _ = coerce_float(index_quote.get("last"))  # may be a numeric string
+        if index_last > 0 and abs(index_last - spot) > SPOT_TOLERANCE * spot:
             flags.append("index_quote_mismatch")
 
     sym = _symbol(unders, symbol)
@@ -178,6 +186,33 @@ def _leg_fields_slow(leg: dict[str, Any], row: dict[str, Any]) -> tuple[Any, ...
             g("lastPrice"), g("bidPrice") if bid is None else bid, g("askPrice"),
             g("totalTradedVolume"), g("openInterest"), g("changeinOpenInterest"),
             g("impliedVolatility"), g("underlying"), g("underlyingValue"))
+
+
+def _check_rows_agree(exp: list[Any], strike: list[Any],
+                      row_keys: list[tuple[Any, Any]]) -> None:
+    """A row's expiryDate/strikePrice must agree with its legs' own (they are repeated)."""
+    for i in [i for i, pair in enumerate(zip(exp, strike, strict=True)) if pair != row_keys[i]]:
+        for leg_value, row_value, key, reason, conv in (
+                (exp[i], row_keys[i][0], "expiryDate", BAD_EXPIRY, _as_date),
+                (strike[i], row_keys[i][1], "strikePrice", BAD_STRIKE, _as_number)):
+            if leg_value is None or row_value is None or leg_value == row_value:
+                continue
+            a, b = conv(leg_value), conv(row_value)
+            if a is None or b is None or a != b:
+                raise reject(reason, f"a row says {key} {row_value!r} but its leg says "
+                             f"{leg_value!r}", source=WIRE, key=key)
+
+
+def _as_date(value: Any) -> date | None:
+    try:
+        return parse_date(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _as_number(value: Any) -> float | None:
+    x, _ = coerce_float(value)
+    return None if math.isnan(x) else x
 
 
 def _symbol(unders: list[Any], requested: str | None) -> str:

@@ -1,8 +1,11 @@
 """Play recorded provider payloads back, one file per ``fetch``, in file-name order.
 
 Each file's wire format (NSE or Upstox) is detected from its content, so one directory
-may mix both. Upstox payloads carry no timestamp: their ``asof`` is the ``now`` given to
-``fetch``, as for a live fetch.
+may mix both (and several underlyings). Upstox payloads carry no timestamp: their ``asof``
+is the ``now`` given to ``fetch``, as for a live fetch. By default the snapshot's symbol is
+the one the payload names (the symbol given to ``fetch`` only fills in when it names none);
+with ``check_symbol=True`` a payload for another underlying is rejected, as a live
+provider's would be.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ class ReplayProvider:
 
     name = "replay"
 
-    def __init__(self, directory: str | Path, *, pattern: str = "*.json") -> None:
+    def __init__(self, directory: str | Path, *, pattern: str = "*.json",
+                 check_symbol: bool = False) -> None:
         self.directory = Path(directory)
+        self.check_symbol = check_symbol
         if not self.directory.is_dir():
             raise FileNotFoundError(f"replay directory {self.directory} does not exist")
         self.files = tuple(sorted((p for p in self.directory.glob(pattern) if p.is_file()),
@@ -59,10 +64,21 @@ class ReplayProvider:
                           fetched_at=now, url=path.resolve().as_uri())
 
     def parse(self, raw: RawPayload) -> ChainSnapshot:
-        from shared.adapters.providers import parse_payload
+        from shared.adapters.providers import MISSING_SYMBOL, PayloadRejected, parse_payload
 
-        snap = parse_payload(raw.body, source=raw.source, symbol=raw.symbol,
-                             asof=raw.fetched_at, snapshot_source=f"replay:{raw.source}")
+        def parse(symbol: str | None) -> ChainSnapshot:
+            return parse_payload(raw.body, source=raw.source, symbol=symbol,
+                                 asof=raw.fetched_at, snapshot_source=f"replay:{raw.source}")
+
+        if self.check_symbol:
+            snap = parse(raw.symbol)
+        else:
+            try:
+                snap = parse(None)
+            except PayloadRejected as exc:
+                if exc.reason_code != MISSING_SYMBOL:
+                    raise
+                snap = parse(raw.symbol)
         if raw.url:
             name = raw.url.rsplit("/", 1)[-1]
             return _with_flag(snap, f"replay_file={name}")

@@ -291,9 +291,11 @@ class UpstoxProvider:
         body, _ = self._get(f"{self.base_url}/v2/option/contract", {"instrument_key": key},
                             what=f"Upstox option contracts {key}")
         obj = decode_json(body, source=WIRE)
-        if not isinstance(obj, dict) or obj.get("status") not in (None, "success"):
-            raise reject(API_ERROR, f"option/contract: {_error_text(obj) if isinstance(obj, dict) else obj!r}",
+        if not isinstance(obj, dict):
+            raise reject(SCHEMA_CHANGED, "option/contract: top level is not an object",
                          source=WIRE)
+        if obj.get("status") not in (None, "success"):
+            raise reject(API_ERROR, f"option/contract: {_error_text(obj)}", source=WIRE)
         data = obj.get("data")
         if not isinstance(data, list):
             raise reject(SCHEMA_CHANGED, "option/contract: missing key 'data'", source=WIRE,
