@@ -1,7 +1,9 @@
 """``python -m bench``: run the benchmarks and print a table (and JSON with ``--json``).
 
-Foundation benchmarks:
+Benchmarks:
 
+* implied vol for 1,000 options vs a QuantLib loop and py_vollib; greeks for 10,000
+  options (``bench/options.py``);
 * cold import time of each function's entry module (fresh interpreter, median of N), the
   number that dominates a Cloud Function's cold start;
 * local cloud start time (Postgres, emulators, seven functions, topology), median of N.
@@ -73,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         s = import_time(spec.source, args.runs)
         results[f"import functions/{spec.name}/main.py"] = {
             "median_s": statistics.median(s), "min_s": min(s), "max_s": max(s)}
+    print("options: IV and greeks vs QuantLib and py_vollib ...", file=sys.stderr, flush=True)
+    from bench import options
+
+    results.update(options.run(args.runs))
     if not args.skip_cloud:
         print("local cloud start ...", file=sys.stderr, flush=True)
         s = cloud_start(args.runs)
@@ -81,9 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(f"{'benchmark':<40} {'median':>9} {'min':>9} {'max':>9}   (n={args.runs})")
+        print(f"{'benchmark':<40} {'median':>11} {'min':>11} {'max':>11}   (n={args.runs})")
         for name, r in results.items():
-            print(f"{name:<40} {r['median_s']*1e3:7.0f}ms {r['min_s']*1e3:7.0f}ms {r['max_s']*1e3:7.0f}ms")
+            extra = {k: v for k, v in r.items() if k not in ("median_s", "min_s", "max_s")}
+            note = "  " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in extra.items()) if extra else ""
+            print(f"{name:<40} {r['median_s']*1e3:9.3f}ms {r['min_s']*1e3:9.3f}ms "
+                  f"{r['max_s']*1e3:9.3f}ms{note}")
     return 0
 
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from shared.domain.chain import ChainSnapshot, Missing
 from shared.errors import PermanentError, TransientError
@@ -175,6 +176,10 @@ def decode_json(body: bytes | str, *, source: str | None = None) -> Any:
     body = bytes(body)
     sniff_body(body, source=source)
     try:
+        return orjson.loads(body)  # the fast path: strict RFC 8259
+    except (ValueError, RecursionError):
+        pass
+    try:  # the slow path accepts what Python writers emit (NaN, Infinity)
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, digits
         raise reject(NOT_JSON, f"invalid JSON: {exc}", source=source) from exc
