@@ -25,7 +25,7 @@ from typing import Annotated
 import numpy as np
 import numpy.typing as npt
 
-from shared.domain.black76 import IVStatus, black76_price, greeks, implied_vol
+from shared.domain.black76 import black76_price, gamma, greeks, implied_vol
 from shared.domain.chain import ChainSnapshot, Missing
 
 Floats = npt.NDArray[np.float64]
@@ -43,13 +43,13 @@ class AnalyticsConfig:
     parity_strikes: int = 6  # strikes nearest the spot used for the implied forward
     max_relative_spread: float = 0.5  # a quote wider than this (vs its mid) is not a price
     smile_degree: int = 3  # polynomial degree in log-moneyness for the smoothed smile
-    density_points: int = 801
+    density_points: int = 401
     density_width_sd: float = 7.0  # grid half-width in ATM standard deviations
     crash_move: float = 0.05  # left-tail probability of S_T <= F * (1 - crash_move)
-    gex_grid_points: int = 81
+    gex_grid_points: int = 61
     gex_grid_width: float = 0.08  # +/- 8 % of spot for the gamma-flip search
-    arbitrage_tolerance_ticks: float = 2.0
-    max_arbitrage_fraction: float = 0.10  # more violating strikes than this: a bad chain
+    arbitrage_tolerance_ticks: float = 1.0  # per leg of the arbitrage portfolio
+    max_arbitrage_fraction: float = 0.05  # more violating strikes than this: a bad chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,15 +189,26 @@ def implied_forward(strikes: ByStrike, call: ByStrike, put: ByStrike, spot: floa
 # --- per-expiry pieces ------------------------------------------------------------------
 
 
-def _by_strike(strike: Floats, is_call: npt.NDArray[np.bool_], values: Floats
-               ) -> tuple[ByStrike, ByStrike, ByStrike]:
-    """Unique strikes and the call/put values at each (NaN where that leg is absent)."""
-    strikes, idx = np.unique(strike, return_inverse=True)
-    call = np.full(strikes.shape, np.nan)
-    put = np.full(strikes.shape, np.nan)
-    call[idx[is_call]] = values[is_call]
-    put[idx[~is_call]] = values[~is_call]
-    return strikes, call, put
+@dataclass(frozen=True, slots=True)
+class StrikeIndex:
+    """The unique strikes of one expiry and where each leg sits among them."""
+
+    strikes: ByStrike
+    position: npt.NDArray[np.intp]  # (n_legs,) index into ``strikes``
+    is_call: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, strike: Floats, is_call: npt.NDArray[np.bool_]) -> StrikeIndex:
+        strikes, position = np.unique(strike, return_inverse=True)
+        return cls(strikes, position, is_call)
+
+    def split(self, values: Floats) -> tuple[ByStrike, ByStrike]:
+        """Call and put values per strike (NaN where that leg is absent)."""
+        call = np.full(self.strikes.shape, np.nan)
+        put = np.full(self.strikes.shape, np.nan)
+        call[self.position[self.is_call]] = values[self.is_call]
+        put[self.position[~self.is_call]] = values[~self.is_call]
+        return call, put
 
 
 def max_pain(strikes: ByStrike, call_oi: ByStrike, put_oi: ByStrike) -> float:
@@ -247,69 +258,84 @@ def risk_neutral_density(smile: Smile, forward: float, t: float, rate: float, at
     skew = float(np.trapezoid(centred**3 * pdf, grid)) / sd_st**3
     kurt = float(np.trapezoid(centred**4 * pdf, grid)) / variance**2
     level = forward * (1.0 - cfg.crash_move)
-    below = grid <= level
-    crash = float(np.trapezoid(pdf[below], grid[below])) if below.sum() > 1 else 0.0
+    cdf = np.concatenate(([0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(grid))))
+    crash = float(np.interp(level, grid, cdf))
     return Density(grid, pdf, mean, variance, skew, kurt, crash, level, -negative, raw_integral)
 
 
-def arbitrage_check(strikes: ByStrike, call: ByStrike, put: ByStrike, forward: float, df: float,
-                    tolerance: float, max_fraction: float) -> ArbitrageCheck:
-    """Vertical (monotone, slope in [-DF, 0]) and butterfly (convexity) checks on call prices.
+def arbitrage_check(strikes: ByStrike, call_bid: ByStrike, call_ask: ByStrike, put_bid: ByStrike,
+                    put_ask: ByStrike, forward: float, df: float, tolerance: float,
+                    max_fraction: float) -> ArbitrageCheck:
+    """Executable vertical and butterfly arbitrage in one expiry's quotes.
 
-    Calls are synthesised from OTM quotes: below the forward, ``C = P + DF (F - K)``.
+    Call quotes are taken from the out-of-the-money side: below the forward a call is
+    synthesised from the put by parity, ``C = P + DF (F - K)``. With bid ``b`` and ask
+    ``a`` at strikes ``K1 < K2 < K3``, a violation is a portfolio with a non-negative
+    payoff that the quotes let you buy for less than nothing (beyond ``tolerance`` per
+    leg):
+
+    * vertical, lower bound: buy ``C(K1)``, sell ``C(K2)`` for ``a1 - b2 < 0``;
+    * vertical, upper bound: sell ``C(K1)``, buy ``C(K2)`` for more than ``DF (K2 - K1)``;
+    * butterfly: ``w1 a1 - w2 b2 + w3 a3 < 0`` with ``w1 = K3 - K2``, ``w2 = K3 - K1``,
+      ``w3 = K2 - K1`` (convexity of the call price in strike).
+
+    The chain is *bad* when violations exceed ``max_fraction`` of the strikes checked.
     """
-    synth = np.where(strikes >= forward, call, put + df * (forward - strikes))
-    ok = np.isfinite(synth)
-    k, c = strikes[ok], synth[ok]
-    n = k.shape[0]
+    parity = df * (forward - strikes)
+    below = strikes < forward
+    bid = np.where(below, put_bid + parity, call_bid)
+    ask = np.where(below, put_ask + parity, call_ask)
+    ok = np.isfinite(bid) & np.isfinite(ask) & (ask >= bid)
+    k, b, a = strikes[ok], bid[ok], ask[ok]
+    n = int(k.shape[0])
     if n < 3:
         return ArbitrageCheck(n, 0, 0, False, None)
-    slope = np.diff(c) / np.diff(k)
-    tol_slope = tolerance / np.diff(k)
-    vertical = (slope > tol_slope) | (slope < -df - tol_slope)
-    dslope = np.diff(slope)
-    tol_fly = 2 * tolerance / np.minimum(np.diff(k)[1:], np.diff(k)[:-1])
-    butterfly = dslope < -tol_fly
-    v, b = int(vertical.sum()), int(butterfly.sum())
+    dk = np.diff(k)
+    lower = (a[:-1] - b[1:]) < -2 * tolerance
+    upper = (b[:-1] - a[1:]) > df * dk + 2 * tolerance
+    w1, w3 = dk[1:], dk[:-1]
+    w2 = w1 + w3
+    fly_cost = w1 * a[:-2] - w2 * b[1:-1] + w3 * a[2:]
+    fly = fly_cost < -tolerance * (w1 + w2 + w3)
+    v, f = int(lower.sum() + upper.sum()), int(fly.sum())
     worst = None
-    if b:
-        i = int(np.argmin(dslope))
-        worst = f"butterfly at K={k[i + 1]:g}: slope change {dslope[i]:.4f}"
+    if f:
+        i = int(np.argmin(fly_cost / (w1 + w2 + w3)))
+        worst = f"butterfly {k[i]:g}/{k[i + 1]:g}/{k[i + 2]:g} buys for {fly_cost[i] / w2[i]:.2f} per unit"
     elif v:
-        i = int(np.argmax(np.abs(slope)))
-        worst = f"vertical between K={k[i]:g} and {k[i + 1]:g}: slope {slope[i]:.4f}"
-    bad = (v + b) > max_fraction * n
-    return ArbitrageCheck(n, v, b, bad, worst)
+        i = int(np.argmax(np.where(lower, b[1:] - a[:-1], 0.0) + np.where(upper, b[:-1] - a[1:], 0.0)))
+        worst = f"vertical {k[i]:g}/{k[i + 1]:g}: bid {b[i]:.2f}/{b[i + 1]:.2f}, ask {a[i]:.2f}/{a[i + 1]:.2f}"
+    return ArbitrageCheck(n, v, f, (v + f) > max_fraction * n, worst)
 
 
 def dealer_gex(strike: Floats, is_call: npt.NDArray[np.bool_], oi: Floats, iv: Floats,
                forward: float, spot: float, t: float, rate: float, lot_size: int,
                spot_levels: Floats) -> tuple[Floats, Floats]:
-    """Dealer gamma exposure, rupees per 1 % spot move, at each level in ``spot_levels``.
+    """Dealer gamma exposure, rupees per 1 % spot move, now and at each of ``spot_levels``.
 
     Convention: dealers are long the calls and short the puts the public holds, so call
     gamma counts positive and put gamma negative;
     ``GEX = sign * Gamma_S * OI * lot_size * S^2 * 0.01`` with
     ``Gamma_S = Gamma_F * (F / S)^2``. IVs are held per strike (sticky strike) and the
-    forward moves with spot.
+    forward moves with spot. Legs without an IV or without open interest contribute 0.
 
     Returns
     -------
     by_leg_now : (n_legs,) GEX of each leg at the current spot
     totals : (n_levels,) total GEX at each spot level
     """
-    sign = np.where(is_call, 1.0, -1.0)
+    levels = np.asarray(spot_levels, dtype=float)
     units = np.nan_to_num(oi) * lot_size
-    ok = np.isfinite(iv)
+    use = np.isfinite(iv) & (units != 0)
+    by_leg = np.zeros(strike.shape)
+    if not use.any():
+        return by_leg, np.zeros(levels.shape)
     carry = forward / spot
-    levels = np.asarray(spot_levels, dtype=float)[:, None]
-    fwd = levels * carry
-    g = greeks(fwd, strike[None, :], t, rate, np.where(ok, iv, 0.2)[None, :], is_call[None, :]).gamma
-    gamma_s = g * carry**2
-    per = np.where(ok[None, :], sign * gamma_s * units * levels**2 * 0.01, 0.0)
-    now = greeks(forward, strike, t, rate, np.where(ok, iv, 0.2), is_call).gamma * carry**2
-    by_leg = np.where(ok, sign * now * units * spot**2 * 0.01, 0.0)
-    return by_leg, per.sum(axis=1)
+    k, vol = strike[use], iv[use]
+    weight = np.where(is_call[use], 1.0, -1.0) * units[use] * 0.01 * carry**2
+    by_leg[use] = weight * gamma(forward, k, t, rate, vol) * spot**2
+    scan = gamma(levels[:, None] * carry, k[None, :], t, rate, vol[None, :])
+    return by_leg, (scan @ weight) * levels**2
 
 
 def gamma_flip(levels: Floats, totals: Floats, spot: float) -> float:
@@ -359,8 +385,9 @@ def analyse_chain(snap: ChainSnapshot, *, t_by_expiry: Mapping[date, float], rat
             continue
         mask = snap.for_expiry(expiry)
         df = np.exp(-rate * t)
-        strikes, call_px, put_px = _by_strike(snap.strike[mask], snap.is_call[mask], price[mask])
-        fwd = implied_forward(strikes, call_px, put_px, snap.spot, df, cfg.parity_strikes)
+        index = StrikeIndex.of(snap.strike[mask], snap.is_call[mask])
+        call_px, put_px = index.split(price[mask])
+        fwd = implied_forward(index.strikes, call_px, put_px, snap.spot, df, cfg.parity_strikes)
         method = "parity"
         if not np.isfinite(fwd):
             fwd, method = snap.spot * np.exp(rate * t), "spot_carry"
@@ -403,38 +430,35 @@ def _analyse_expiry(snap: ChainSnapshot, legs: LegAnalytics, mask: npt.NDArray[n
     strike, is_call = snap.strike[mask], snap.is_call[mask]
     iv, oi = legs.iv[mask], snap.oi[mask]
     df = float(np.exp(-rate * t))
+    index = StrikeIndex.of(strike, is_call)
 
-    # smile from OTM legs only
-    x = np.log(strike / fwd)
+    # smile from OTM legs only, weighted by vega
     otm = np.where(is_call, strike >= fwd, strike < fwd)
-    weights = np.where(otm, legs.vega[mask], np.nan)
-    smile = fit_smile(x, np.where(otm, iv, np.nan), weights, cfg.smile_degree)
-    atm_iv = float(smile.iv(np.array([0.0]))[0]) if smile else float("nan")
+    smile = fit_smile(np.log(strike / fwd), np.where(otm, iv, np.nan),
+                      np.where(otm, legs.vega[mask], np.nan), cfg.smile_degree)
+    atm_iv = float(smile.iv(np.zeros(1))[0]) if smile else float("nan")
     if smile is None:
         reasons.append("smile: fewer than 3 OTM legs with an IV")
 
-    strikes, call_oi, put_oi = _by_strike(strike, is_call, oi)
-    _, call_doi, put_doi = _by_strike(strike, is_call, snap.oi_change[mask])
-    _, call_vol, put_vol = _by_strike(strike, is_call, snap.volume[mask])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        total_call_oi, total_put_oi = np.nansum(call_oi), np.nansum(put_oi)
-        pcr_oi = float(total_put_oi / total_call_oi) if total_call_oi > 0 else float("nan")
-        total_call_vol, total_put_vol = np.nansum(call_vol), np.nansum(put_vol)
-        pcr_vol = float(total_put_vol / total_call_vol) if total_call_vol > 0 else float("nan")
+    call_oi, put_oi = index.split(oi)
+    call_doi, put_doi = index.split(snap.oi_change[mask])
+    call_vol, put_vol = index.split(snap.volume[mask])
+    pcr_oi = _ratio(np.nansum(put_oi), np.nansum(call_oi))
+    pcr_vol = _ratio(np.nansum(put_vol), np.nansum(call_vol))
     if not np.isfinite(pcr_oi):
         reasons.append("pcr_oi: no call open interest")
-    pain = max_pain(strikes, call_oi, put_oi)
+    pain = max_pain(index.strikes, call_oi, put_oi)
 
     if lot_size is None:
         reasons.append("gex: no lot size for this expiry")
-        gex_strike = np.full(strikes.shape, np.nan)
+        gex_strike = np.full(index.strikes.shape, np.nan)
         gex_total = flip = float("nan")
     else:
         levels = snap.spot * np.linspace(1 - cfg.gex_grid_width, 1 + cfg.gex_grid_width,
                                          cfg.gex_grid_points)
         by_leg, totals = dealer_gex(strike, is_call, oi, iv, fwd, snap.spot, t, rate, lot_size,
                                     levels)
-        _, g_call, g_put = _by_strike(strike, is_call, by_leg)
+        g_call, g_put = index.split(by_leg)
         gex_strike = np.nan_to_num(g_call) + np.nan_to_num(g_put)
         gex_total = float(by_leg.sum())
         flip = gamma_flip(levels, totals, snap.spot)
@@ -447,14 +471,18 @@ def _analyse_expiry(snap: ChainSnapshot, legs: LegAnalytics, mask: npt.NDArray[n
     else:
         reasons.append("density: no smile")
 
-    px_strikes, call_px, put_px = _by_strike(strike, is_call, legs.price[mask])
-    arb = arbitrage_check(px_strikes, call_px, put_px, fwd, df,
+    call_bid, put_bid = index.split(snap.bid[mask])
+    call_ask, put_ask = index.split(snap.ask[mask])
+    arb = arbitrage_check(index.strikes, call_bid, call_ask, put_bid, put_ask, fwd, df,
                           cfg.arbitrage_tolerance_ticks * cfg.tick, cfg.max_arbitrage_fraction)
-    _ = IVStatus  # the leg statuses explain each NaN IV
     return ExpiryAnalytics(
         expiry=expiry, t=t, forward=fwd, forward_method=method, atm_iv=atm_iv, smile=smile,
-        pcr_oi=pcr_oi, pcr_volume=pcr_vol, max_pain=pain, strikes=strikes, call_oi=call_oi,
-        put_oi=put_oi, call_oi_change=call_doi, put_oi_change=put_doi, gex_by_strike=gex_strike,
-        gex_total=gex_total, gamma_flip=flip, density=density, arbitrage=arb,
-        reasons=tuple(reasons),
+        pcr_oi=pcr_oi, pcr_volume=pcr_vol, max_pain=pain, strikes=index.strikes,
+        call_oi=call_oi, put_oi=put_oi, call_oi_change=call_doi, put_oi_change=put_doi,
+        gex_by_strike=gex_strike, gex_total=gex_total, gamma_flip=flip, density=density,
+        arbitrage=arb, reasons=tuple(reasons),
     )
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den > 0 else float("nan")

@@ -635,3 +635,20 @@ def test_no_numpy_warnings_even_on_hostile_inputs():
         iv_of(legs, p, tick=0.0)
         greeks(legs.forward, legs.strike, legs.t, legs.rate, legs.sigma, legs.is_call)
     assert np.all(np.isnan(res.iv[res.status != IVStatus.OK]))
+
+
+def test_gamma_alone_equals_the_greeks_gamma(rng):
+    from shared.domain.black76 import gamma
+
+    n = 2000
+    f = rng.uniform(5_000, 60_000, n)
+    k = f * np.exp(rng.normal(0, 0.2, n))
+    t = rng.uniform(1e-4, 2.0, n)
+    vol = rng.uniform(0.05, 1.5, n)
+    calls = rng.random(n) < 0.5
+    expected = greeks(f, k, t, 0.065, vol, calls).gamma
+    np.testing.assert_allclose(gamma(f, k, t, 0.065, vol), expected, rtol=1e-13, atol=0)
+    bad = gamma(np.array([100.0, -1.0, 100.0]), 100.0, np.array([0.1, 0.1, 0.0]), 0.05, 0.2)
+    assert np.isfinite(bad[0]) and np.isnan(bad[1:]).all()
+    grid = gamma(f[:3][None, :] * np.array([[0.9], [1.0], [1.1]]), k[:3], t[:3], 0.065, vol[:3])
+    assert grid.shape == (3, 3)
