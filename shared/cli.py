@@ -2,6 +2,7 @@
 
     qs db migrate [--url URL]      apply pending migrations as the owner role
     qs tenants add NAME [--url URL]   provision a tenant (paper-only for 14 days)
+    qs chain analyze FILE [--source nse|upstox|auto] [--asof T]   full-chain analytics as JSON
     qs calendar expiries SYMBOL --from D --to D   expiries (weekly/monthly, holiday-shifted)
     qs calendar lot-size SYMBOL --expiry D        the dated lot size of a contract
     qs contracts                   list every topic and its contract versions
@@ -67,6 +68,64 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
+def _chain_analyze(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from pathlib import Path
+
+    import numpy as np
+
+    from shared.adapters.providers import parse_payload
+    from shared.domain.black76 import IVStatus
+    from shared.rules import default_calendar, risk_free_rate
+    from shared.services.chain_poll import analyse_snapshot
+
+    body = Path(args.file).read_bytes()
+    asof = datetime.fromisoformat(args.asof) if args.asof else None
+    if asof is not None and asof.tzinfo is None:
+        raise ValueError("--asof needs a time zone, e.g. 2024-06-20T15:00+05:30")
+    from shared.adapters.providers import detect_source
+
+    if asof is None and (args.source == "upstox" or (args.source == "auto"
+                                                    and detect_source(body) == "upstox")):
+        raise ValueError("Upstox payloads carry no timestamp: pass --asof "
+                         "(ISO with zone, e.g. 2024-06-20T11:00+05:30)")
+    snap = parse_payload(body, source=args.source, asof=asof)
+    done = analyse_snapshot(snap, default_calendar(), risk_free_rate)
+    snap, an = done.snapshot, done.analytics
+
+    def num(x: float) -> float:
+        return float(x)  # NaN stays NaN (printed as NaN), with a reason alongside
+
+    expiries = []
+    for e in an.expiries:
+        mask = snap.for_expiry(e.expiry)
+        idx = np.flatnonzero(mask)
+        d = e.density
+        legs = [{
+            "strike": float(snap.strike[i]), "type": "CE" if snap.is_call[i] else "PE",
+            "price": num(an.legs.price[i]), "iv": num(an.legs.iv[i]),
+            **({} if np.isfinite(an.legs.iv[i]) else
+               {"iv_reason": IVStatus(int(an.legs.iv_status[i])).name.lower()}),
+            "delta": num(an.legs.delta[i]), "gamma": num(an.legs.gamma[i]),
+            "vega": num(an.legs.vega[i]), "theta": num(an.legs.theta[i]), "oi": num(snap.oi[i]),
+        } for i in idx]
+        expiries.append({
+            "expiry": e.expiry.isoformat(), "t": e.t, "forward": e.forward,
+            "forward_method": e.forward_method, "atm_iv": num(e.atm_iv), "max_pain": e.max_pain,
+            "pcr_oi": num(e.pcr_oi), "pcr_volume": num(e.pcr_volume), "gex_total": num(e.gex_total),
+            "gamma_flip": num(e.gamma_flip),
+            "density": None if d is None else {
+                "mean": d.mean, "variance": d.variance, "skew": d.skew, "kurtosis": d.kurtosis,
+                "crash_probability": d.crash_probability, "crash_level": d.crash_level},
+            "arbitrage_bad": e.arbitrage.bad, "reasons": list(e.reasons), "legs": legs,
+        })
+    out = {"symbol": snap.symbol, "asof": snap.asof.isoformat(), "spot": snap.spot,
+           "source": snap.source, "rate": done.rate, "flags": list(snap.flags),
+           "skipped": {k.isoformat(): v for k, v in an.skipped.items()}, "expiries": expiries}
+    print(json.dumps(out, indent=None if args.compact else 2))
+    return 0
+
+
 def _calendar_expiries(args: argparse.Namespace) -> int:
     from shared.rules import default_calendar
 
@@ -103,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--plan", default="standard", help="brokerage/limits plan (default: standard)")
     add.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
     add.set_defaults(func=_tenants_add)
+
+    chain = sub.add_parser("chain", help="option-chain analytics").add_subparsers(
+        dest="action", required=True)
+    analyze = chain.add_parser(
+        "analyze", help="parse a saved NSE/Upstox payload and print its analytics as JSON",
+        description="IVs are decimals; NaN (printed as NaN) comes with an iv_reason.")
+    analyze.add_argument("file", help="a saved option-chain JSON payload")
+    analyze.add_argument("--source", choices=("auto", "nse", "upstox"), default="auto",
+                         help="payload format (default: detect)")
+    analyze.add_argument("--asof", help="snapshot time for Upstox payloads, which carry none "
+                                        "(ISO with zone, e.g. 2024-06-20T15:00+05:30)")
+    analyze.add_argument("--compact", action="store_true", help="one line of JSON")
+    analyze.set_defaults(func=_chain_analyze)
 
     cal = sub.add_parser("calendar", help="NSE expiries and lot sizes (dated data)").add_subparsers(
         dest="action", required=True)

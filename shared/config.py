@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     models_bucket: str = "qs-model-artifacts"
     dead_letter_topic: str = "qs.dead-letter"
 
+    # --- market data -------------------------------------------------------------------
+    chain_source: str = Field(
+        "simulator",
+        description="simulator | nse | upstox | replay:<directory> (where chain_poll gets chains)",
+    )
+    simulator_seed: int = Field(1234, description="seed of the market simulator")
+    upstox_access_token: SecretStr | None = Field(None, description="Upstox API v2 token (daily)")
+    nse_base_url: str = "https://www.nseindia.com"
+    upstox_base_url: str = "https://api.upstox.com"
+
     # --- request authentication ---------------------------------------------------------
     auth_mode: AuthMode = Field(
         "local", description="google: verify Google-signed OIDC ID tokens; local: HS256 harness tokens"

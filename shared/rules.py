@@ -21,6 +21,7 @@ imports neither pandas nor pandas_market_calendars); the calendar's coverage end
 
 from __future__ import annotations
 
+import bisect
 import csv
 import functools
 import io
@@ -32,6 +33,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     PositiveInt,
     StringConstraints,
     ValidationError,
@@ -256,7 +258,25 @@ def _check_hours(name: str, rows: Rows) -> None:
         raise RulesDataError(f"{name}: no rows")
 
 
+class RateRow(_Row):
+    """The policy repo rate from a date on: the risk-free rate used for discounting."""
+
+    effective_from: date
+    rate: float = Field(ge=0, le=0.25)
+    source: str = Field(min_length=1)
+    notes: str | None = None
+
+
+def _check_rates(name: str, rows: Rows) -> None:
+    if not rows:
+        raise RulesDataError(f"{name}: no rows")
+    dates = [r.effective_from for _, r in rows]
+    if dates != sorted(set(dates)):
+        raise RulesDataError(f"{name}: effective_from must be strictly increasing")
+
+
 _TABLES: dict[str, tuple[type[_Row], Callable[[str, Rows], None]]] = {
+    "rates.csv": (RateRow, _check_rates),
     "lot_sizes.csv": (LotSizeRow, _check_lots),
     "expiry_rules.csv": (ExpiryRuleRow, _check_expiry_rules),
     "special_sessions.csv": (SpecialSessionRow, _check_unique_dates),
@@ -442,3 +462,18 @@ def calendar_tables() -> CalendarTables:
 def default_calendar() -> MarketCalendar:
     """The cached :class:`MarketCalendar` built from the packaged data."""
     return MarketCalendar(calendar_tables())
+
+
+@functools.cache
+def _rate_table() -> tuple[tuple[date, ...], tuple[float, ...]]:
+    rows = _rows("rates.csv")
+    return tuple(r.effective_from for r in rows), tuple(r.rate for r in rows)
+
+
+def risk_free_rate(on: date) -> float:
+    """The annual risk-free rate in force on ``on`` (RBI policy repo rate, dated data)."""
+    dates, rates = _rate_table()
+    i = bisect.bisect_right(dates, on) - 1
+    if i < 0:
+        raise RulesDataError(f"rates.csv has no rate before {on} (first: {dates[0]})")
+    return rates[i]

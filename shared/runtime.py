@@ -154,7 +154,7 @@ class EventContext:
 class Outcome:
     """What a service did with an event, for the log line and the HTTP body."""
 
-    status: Literal["done", "duplicate", "skipped"]
+    status: Literal["done", "duplicate", "skipped", "rejected"]
     detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -168,6 +168,11 @@ class Outcome:
     @classmethod
     def skipped(cls, **detail: Any) -> Outcome:
         return cls("skipped", detail)
+
+    @classmethod
+    def rejected(cls, **detail: Any) -> Outcome:
+        """Bad input, recorded with its reason and acknowledged (not retried)."""
+        return cls("rejected", detail)
 
 
 @dataclass(frozen=True, slots=True)

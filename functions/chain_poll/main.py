@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 from shared.runtime import FunctionApp
-from shared.services.pending import pending_schedule_service
+from shared.services.chain_poll import ChainPollService
 
 app = FunctionApp("chain_poll", max_age=timedelta(seconds=90))
-app.on_schedule(pending_schedule_service("chain_poll", issue=3))
+app.on_schedule(ChainPollService.from_runtime)
 entry = app.target()

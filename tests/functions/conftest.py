@@ -98,3 +98,22 @@ def pull_dead_letters(subscriber, max_messages: int = 50) -> list:
         subscriber.acknowledge(subscription=f"projects/{PROJECT}/subscriptions/dlq-reader",
                                ack_ids=[m.ack_id for m in response.received_messages])
     return [m.message for m in response.received_messages]
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory):
+    """The GCS emulator with the buckets chain_poll writes to."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from local.gcs import GcsEmulator
+
+    emulator = GcsEmulator(tmp_path_factory.mktemp("gcs") / "gcs.log")
+    emulator.start()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("STORAGE_EMULATOR_HOST", emulator.host)
+    client = storage.Client(project=PROJECT, credentials=AnonymousCredentials())
+    client.create_bucket("qs-raw-snapshots")
+    yield emulator, client
+    mp.undo()
+    emulator.stop()

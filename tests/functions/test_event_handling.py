@@ -126,8 +126,8 @@ def test_scheduled_runs_are_idempotent_per_firing(client_for, auth, app_db):
 
 
 def test_unknown_routes_and_methods(client_for, auth):
-    client = client_for("functions/chain_poll")
-    assert client.post("/", headers=auth, json={}).status_code == 404  # chain_poll takes no events
+    client = client_for("functions/retrain")
+    assert client.post("/", headers=auth, json={}).status_code == 404  # retrain takes no events
     assert client.get("/run").status_code == 405
     assert client.get("/nope").status_code == 404
 
@@ -151,7 +151,7 @@ def test_functions_not_built_yet_reject_instead_of_looping(client_for, auth, sou
 
 
 def test_scheduled_functions_not_built_yet_say_so(client_for, auth):
-    for source in ("functions/chain_poll", "functions/news_ingest", "functions/retrain"):
+    for source in ("functions/news_ingest", "functions/retrain"):
         response = client_for(source).post("/run", headers=auth, json={"symbol": "NIFTY"})
         assert response.status_code == 501
         assert "issue #" in response.json["reason"]

@@ -153,7 +153,9 @@ def parse_upstox_obj(obj: Any, *, asof: datetime, symbol: str | None = None,
         raise reject(EMPTY_CHAIN, "no element of 'data' has call_options or put_options",
                      source=WIRE)
 
-    flags: list[str] = []
+    # Upstox reports open interest and volume in units of the underlying (multiples of the
+    # lot), NSE in contracts: the flag tells the analytics to divide by the dated lot size.
+    flags: list[str] = [OI_IN_UNITS]
     spot_arr, _ = to_floats(spots)
     usable = spot_arr[spot_arr > 0]
     if usable.size == 0:
@@ -221,6 +223,9 @@ def _error_text(obj: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- fetcher
+
+
+OI_IN_UNITS = "oi_in_units"
 
 
 class UpstoxProvider:
