@@ -4,6 +4,8 @@ Benchmarks:
 
 * implied vol for 1,000 options vs a QuantLib loop and py_vollib; greeks for 10,000
   options (``bench/options.py``);
+* a full real NSE payload parsed and analysed; one snapshot written to Postgres
+  (``bench/chain.py``);
 * cold import time of each function's entry module (fresh interpreter, median of N), the
   number that dominates a Cloud Function's cold start;
 * local cloud start time (Postgres, emulators, seven functions, topology), median of N.
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench import options
 
     results.update(options.run(args.runs))
+    print("chain: parse+analyse a full payload, write a snapshot ...", file=sys.stderr, flush=True)
+    from bench import chain
+
+    results.update(chain.run(args.runs))
     if not args.skip_cloud:
         print("local cloud start ...", file=sys.stderr, flush=True)
         s = cloud_start(args.runs)

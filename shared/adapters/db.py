@@ -279,6 +279,13 @@ class Session:
         cols = ", ".join(columns)  # constants from our own code, never input
         self._run(f"COPY {table} ({cols}) FROM STDIN", (), stream=io.StringIO(text))
 
+    def copy_binary(self, table: str, columns: tuple[str, ...], data: bytes) -> None:
+        """Bulk insert a binary COPY stream (see :mod:`shared.adapters.pgbinary`)."""
+        import io
+
+        cols = ", ".join(columns)  # constants from our own code, never input
+        self._run(f"COPY {table} ({cols}) FROM STDIN (FORMAT binary)", (), stream=io.BytesIO(data))
+
     def claim_event(self, consumer: str, event_id: str, *, topic: str | None = None,
                     per_tenant: bool = False) -> bool:
         """Record that ``consumer`` handled ``event_id``; False if it already had.

@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import gzip
 import hashlib
-import json
 import logging
 import re
 import uuid
@@ -34,11 +33,13 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.adapters import pgbinary
 from shared.adapters.blobs import BlobStore
 from shared.adapters.bus import Bus
-from shared.adapters.db import Database, Session, copy_text
+from shared.adapters.db import Database, Session
 from shared.adapters.providers.base import ChainProvider, PayloadRejected, RawPayload
 from shared.adapters.providers.upstox import OI_IN_UNITS
 from shared.contracts import ChainSnapshotV1
@@ -104,10 +105,6 @@ def _oi_in_contracts(snap: ChainSnapshot, lots: dict[date, int]) -> ChainSnapsho
                                volume=snap.volume / lot, flags=flags)
 
 
-def _json_floats(a: np.ndarray) -> list[float | None]:
-    return [None if not np.isfinite(v) else float(v) for v in a.tolist()]
-
-
 def _copy_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
@@ -123,7 +120,7 @@ EXPIRY_COLUMNS = ("snapshot_id", "expiry", "t", "forward", "forward_method", "at
 
 def store_snapshot(session: Session, snapshot_id: uuid.UUID, run_id: str, done: AnalysedSnapshot,
                    raw_sha256: str, raw_blob: str) -> None:
-    """Insert the snapshot, its legs (COPY) and its per-expiry analytics (COPY)."""
+    """Insert the snapshot, its legs (binary COPY) and its per-expiry analytics (COPY)."""
     snap, an = done.snapshot, done.analytics
     session.execute(
         "INSERT INTO chain_snapshots (snapshot_id, run_id, symbol, source, asof, spot, "
@@ -136,14 +133,17 @@ def store_snapshot(session: Session, snapshot_id: uuid.UUID, run_id: str, done: 
         flags="{" + ",".join('"' + f.replace('"', "") + '"' for f in snap.flags) + "}",
         bad=an.bad,
     )
-    n = snap.n_legs
     legs = an.legs
-    session.copy_rows("chain_legs", LEG_COLUMNS, copy_text(
-        [str(snapshot_id)] * n, snap.expiry.astype(str), snap.strike,
-        np.where(snap.is_call, "CE", "PE"), snap.last, snap.bid, snap.ask, snap.volume, snap.oi,
-        snap.oi_change, snap.vendor_iv, legs.price, legs.iv, legs.iv_status.astype(int),
-        legs.delta, legs.gamma, legs.vega, legs.theta, snap.missing.astype(int),
-    ))
+    n = snap.n_legs
+    session.copy_binary("chain_legs", LEG_COLUMNS, pgbinary.copy_binary([
+        pgbinary.uuid_constant(snapshot_id, n), pgbinary.date(snap.expiry),
+        pgbinary.float8(snap.strike), pgbinary.fixed_text(np.where(snap.is_call, "CE", "PE"), 2),
+        pgbinary.float8(snap.last), pgbinary.float8(snap.bid), pgbinary.float8(snap.ask),
+        pgbinary.float8(snap.volume), pgbinary.float8(snap.oi), pgbinary.float8(snap.oi_change),
+        pgbinary.float8(snap.vendor_iv), pgbinary.float8(legs.price), pgbinary.float8(legs.iv),
+        pgbinary.int2(legs.iv_status), pgbinary.float8(legs.delta), pgbinary.float8(legs.gamma),
+        pgbinary.float8(legs.vega), pgbinary.float8(legs.theta), pgbinary.int2(snap.missing),
+    ]))
     lines = []
     for e in an.expiries:
         d = e.density
@@ -152,11 +152,9 @@ def store_snapshot(session: Session, snapshot_id: uuid.UUID, run_id: str, done: 
             "smile": None if e.smile is None else {
                 "coefficients": list(e.smile.coefficients), "x_min": e.smile.x_min,
                 "x_max": e.smile.x_max, "points": e.smile.points},
-            "strikes": _json_floats(e.strikes),
-            "call_oi": _json_floats(e.call_oi), "put_oi": _json_floats(e.put_oi),
-            "call_oi_change": _json_floats(e.call_oi_change),
-            "put_oi_change": _json_floats(e.put_oi_change),
-            "gex_by_strike": _json_floats(e.gex_by_strike),
+            "strikes": e.strikes, "call_oi": e.call_oi, "put_oi": e.put_oi,
+            "call_oi_change": e.call_oi_change, "put_oi_change": e.put_oi_change,
+            "gex_by_strike": e.gex_by_strike,
             "arbitrage": {"strikes_checked": e.arbitrage.strikes_checked,
                           "vertical": e.arbitrage.vertical_violations,
                           "butterfly": e.arbitrage.butterfly_violations,
@@ -169,7 +167,8 @@ def store_snapshot(session: Session, snapshot_id: uuid.UUID, run_id: str, done: 
                   e.atm_iv, e.pcr_oi, e.pcr_volume, e.max_pain, e.gex_total, e.gamma_flip,
                   d.mean if d else None, d.variance if d else None, d.skew if d else None,
                   d.kurtosis if d else None, d.crash_probability if d else None,
-                  "true" if e.arbitrage.bad else "false", json.dumps(details)]
+                  "true" if e.arbitrage.bad else "false",
+                  orjson.dumps(details, option=orjson.OPT_SERIALIZE_NUMPY).decode()]
         cells = []
         for v in values:
             if v is None or (isinstance(v, float) and not np.isfinite(v)):
