@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psutil
 import pytest
@@ -13,9 +14,11 @@ from local.cloud import OPERATOR_DLQ_SUBSCRIPTION, CloudConfig, LocalCloud
 from local.scheduler import LocalScheduler
 from shared.contracts import ProbePingV1
 from shared.schedules import load_schedules
-from shared.topology import FUNCTIONS, PROBE
+from shared.topology import FUNCTIONS, PROBE, subscription_id
 
 pytestmark = pytest.mark.integration
+
+REPO_SCHEDULES = Path(__file__).resolve().parents[2] / "schedules"
 
 
 def wait_for(predicate, timeout: float = 20.0, every: float = 0.05):
@@ -56,7 +59,8 @@ def test_pushed_message_is_written_once_despite_three_deliveries(cloud):
     before = cloud.pubsub.stats()["delivered"]
     event_id = cloud.publish(ProbePingV1(probe_id=uuid.uuid4(), sent_at=datetime.now(UTC)))
     wait_for(lambda: rows(cloud, "SELECT 1 FROM heartbeats WHERE event_id = :e", e=event_id))
-    assert cloud.pubsub.wait_idle(timeout=10)
+    probe_sub = cloud.subscription_path(subscription_id("local.probe", "probe"))
+    assert cloud.pubsub.wait_idle(timeout=10, subscriptions=[probe_sub])
     assert cloud.pubsub.stats()["delivered"] - before >= 3
     assert rows(cloud, "SELECT count(*) FROM heartbeats WHERE event_id = :e", e=event_id) == ((1,),)
     assert rows(cloud, "SELECT count(*) FROM processed_events WHERE event_id = :e", e=event_id) == ((1,),)
