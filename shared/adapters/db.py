@@ -272,7 +272,8 @@ class Session:
         """Bulk insert with ``COPY table (columns) FROM STDIN`` in this transaction.
 
         ``text`` is PostgreSQL's COPY text format (tab-separated, ``\\N`` for NULL, one
-        row per line), e.g. from :func:`copy_text`.
+        row per line, backslash, tab and newline escaped). For large numeric tables prefer
+        :meth:`copy_binary`, which spares the server parsing every number.
         """
         import io
 
@@ -406,24 +407,3 @@ class Database:
                 conn.close()
 
 
-
-def copy_text(*columns: Any) -> str:
-    """COPY text for equally long columns (numpy arrays or sequences), NaN/None → NULL.
-
-    Values must not contain tabs, newlines or backslashes (numbers, dates, plain codes).
-    """
-    import numpy as np
-
-    if not columns:
-        return ""
-    cells = []
-    for column in columns:
-        arr = np.asarray(column)
-        if arr.dtype.kind == "f":
-            text = np.char.mod("%.17g", arr).astype(object)
-            text[~np.isfinite(arr)] = "\\N"
-        else:
-            text = np.array([("\\N" if v is None else str(v)) for v in arr.tolist()], dtype=object)
-        cells.append(text)
-    rows = zip(*cells, strict=True)
-    return "".join("\t".join(row) + "\n" for row in rows)
