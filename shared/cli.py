@@ -3,6 +3,8 @@
     qs db migrate [--url URL]      apply pending migrations as the owner role
     qs tenants add NAME [--url URL]   provision a tenant (paper-only for 14 days)
     qs chain analyze FILE [--source nse|upstox|auto] [--asof T]   full-chain analytics as JSON
+    qs costs quote --date D --instrument option|future --side buy|sell --price P --qty Q
+                   [--exercise --intrinsic X] [--plan standard]   dated Indian charges as JSON
     qs calendar expiries SYMBOL --from D --to D   expiries (weekly/monthly, holiday-shifted)
     qs calendar lot-size SYMBOL --expiry D        the dated lot size of a contract
     qs contracts                   list every topic and its contract versions
@@ -126,6 +128,19 @@ def _chain_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _costs_quote(args: argparse.Namespace) -> int:
+    from shared.costs import default_cost_schedule
+    from shared.domain.costs import quote, quote_json
+
+    if args.exercise and args.intrinsic is None:
+        raise ValueError("--exercise needs --intrinsic (intrinsic value per unit, rupees)")
+    breakdown = quote(default_cost_schedule(), trade_date=args.date, instrument=args.instrument,
+                      side=args.side, price=args.price, qty=args.qty, exercise=args.exercise,
+                      intrinsic=args.intrinsic, plan=args.plan)
+    print(json.dumps(quote_json(breakdown), indent=2))
+    return 0
+
+
 def _calendar_expiries(args: argparse.Namespace) -> int:
     from shared.rules import default_calendar
 
@@ -175,6 +190,23 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(ISO with zone, e.g. 2024-06-20T15:00+05:30)")
     analyze.add_argument("--compact", action="store_true", help="one line of JSON")
     analyze.set_defaults(func=_chain_analyze)
+
+    costs = sub.add_parser("costs", help="Indian trading costs (dated charges)").add_subparsers(
+        dest="action", required=True)
+    q = costs.add_parser(
+        "quote", help="STT, exchange, SEBI, IPFT, stamp, GST and brokerage of one fill",
+        description="Rates are the ones in force on --date (shared/data/charges.csv). An "
+                    "exercise is quoted as --side sell --exercise --intrinsic X (STT on "
+                    "intrinsic value; --price is then ignored).")
+    q.add_argument("--date", type=_iso_date, required=True, help="trade date (ISO)")
+    q.add_argument("--instrument", choices=("option", "future"), required=True)
+    q.add_argument("--side", choices=("buy", "sell"), required=True)
+    q.add_argument("--price", type=float, required=True, help="price per unit, rupees")
+    q.add_argument("--qty", type=int, required=True, help="quantity in units (lots x lot size)")
+    q.add_argument("--exercise", action="store_true", help="an option exercised at expiry")
+    q.add_argument("--intrinsic", type=float, help="intrinsic value per unit on exercise")
+    q.add_argument("--plan", default="standard", help="brokerage plan (default: standard)")
+    q.set_defaults(func=_costs_quote)
 
     cal = sub.add_parser("calendar", help="NSE expiries and lot sizes (dated data)").add_subparsers(
         dest="action", required=True)
