@@ -6,6 +6,7 @@ Benchmarks:
   options (``bench/options.py``);
 * a full real NSE payload parsed and analysed; one snapshot written to Postgres
   (``bench/chain.py``);
+* kill switches plus the seven walls per proposal, p99 over 10,000 (``bench/risk.py``);
 * cold import time of each function's entry module (fresh interpreter, median of N), the
   number that dominates a Cloud Function's cold start;
 * local cloud start time (Postgres, emulators, seven functions, topology), median of N.
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench import chain
 
     results.update(chain.run(args.runs))
+    print("risk: kill switches + seven walls over 10,000 proposals ...", file=sys.stderr, flush=True)
+    from bench import risk
+
+    results.update(risk.run(args.runs))
     if not args.skip_cloud:
         print("local cloud start ...", file=sys.stderr, flush=True)
         s = cloud_start(args.runs)
