@@ -34,12 +34,13 @@ from typing import Any
 
 import numpy as np
 import orjson
+from pg8000.exceptions import DatabaseError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.adapters import pgbinary
 from shared.adapters.blobs import BlobStore
 from shared.adapters.bus import Bus
-from shared.adapters.db import Database, Session
+from shared.adapters.db import Database, Session, sqlstate
 from shared.adapters.providers.base import ChainProvider, PayloadRejected, RawPayload
 from shared.adapters.providers.upstox import OI_IN_UNITS
 from shared.contracts import ChainSnapshotV1
@@ -258,14 +259,25 @@ class ChainPollService:
         done = analyse_snapshot(snap, self._calendar, self._rate_on, self._cfg)
         snapshot_id = uuid.uuid4()
         status = "bad_chain" if done.analytics.bad else "published"
-        with self._db.system() as s:
-            if not s.claim_event(CONSUMER, run.run_id, topic="schedule"):
-                return Outcome.duplicate(run_id=run.run_id)
-            self._insert_poll(s, run.run_id, snap.symbol, snap.source, status, now, asof=snap.asof,
-                              snapshot_id=snapshot_id, reason_code=None if status == "published"
-                              else "arbitrage",
-                              reason=None if status == "published" else self._why_bad(done))
-            store_snapshot(s, snapshot_id, run.run_id, done, digest, blob)
+        try:
+            with self._db.system() as s:
+                if not s.claim_event(CONSUMER, run.run_id, topic="schedule"):
+                    return Outcome.duplicate(run_id=run.run_id)
+                self._insert_poll(s, run.run_id, snap.symbol, snap.source, status, now,
+                                  asof=snap.asof, snapshot_id=snapshot_id,
+                                  reason_code=None if status == "published" else "arbitrage",
+                                  reason=None if status == "published" else self._why_bad(done))
+                store_snapshot(s, snapshot_id, run.run_id, done, digest, blob)
+        except DatabaseError as exc:
+            if sqlstate(exc) != "23505":
+                raise
+            # Another run stored the same snapshot time between our stale check and our
+            # insert (two firings at once): the whole transaction rolled back; this run is
+            # stale, like any other repeat of a stored snapshot.
+            self._record(run.run_id, snap.symbol, snap.source, "stale", now, asof=snap.asof,
+                         reason_code="stale_payload",
+                         reason=f"snapshot time {snap.asof.isoformat()} stored concurrently")
+            return Outcome.skipped(reason="stale payload", asof=snap.asof.isoformat())
         if status == "bad_chain":
             logger.warning("bad chain stored, not published: %s", self._why_bad(done))
             return Outcome.rejected(reason_code="arbitrage", reason=self._why_bad(done),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 import shutil
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -74,7 +76,7 @@ def test_a_real_payload_is_stored_analysed_and_published(chain_poll, auth, app_d
     sid = body["snapshot_id"]
     poll = rows(app_db, "SELECT status, snapshot_id FROM chain_polls WHERE run_id = :r",
                 r="chain-poll-nifty@2025-07-16T04:30:00+00:00")
-    assert poll == [{"status": "published", "snapshot_id": __import__("uuid").UUID(sid)}]
+    assert poll == [{"status": "published", "snapshot_id": uuid.UUID(sid)}]
     snap = rows(app_db, "SELECT legs, raw_blob, published_at, bad_chain FROM chain_snapshots "
                         "WHERE snapshot_id = :i", i=sid)[0]
     assert snap["published_at"] is not None and snap["bad_chain"] is False
@@ -146,3 +148,24 @@ def test_a_bad_command_is_refused(chain_poll, auth):
     response = client.post("/run", headers=auth, json={"symbol": "NIFTY", "surprise": 1})
     assert response.status_code == 422
     assert response.json["error"] == "bad_command"
+
+
+def test_two_firings_racing_on_one_snapshot_store_it_once(chain_poll, auth, app_db, monkeypatch):
+    """Both pass the stale check; the database's unique key lets one win, the other is stale."""
+    from shared.services.chain_poll import ChainPollService
+
+    client, replay = chain_poll
+    body = NIFTY_2025.read_text().replace("16-Jul-2025 15:30:00", "16-Jul-2025 11:11:11")
+    for i in range(2):
+        (replay / f"{i:04d}.json").write_text(body)
+    monkeypatch.setattr(ChainPollService, "_is_stale", lambda self, snap: False)
+    first = fire(client, auth, "2025-07-16T05:41:00Z")
+    second = fire(client, auth, "2025-07-16T05:42:00Z")
+    assert first.json["status"] == "done"
+    assert second.json == {"status": "skipped", "reason": "stale payload",
+                           "asof": "2025-07-16T11:11:11+05:30"}
+    stored = rows(app_db, "SELECT count(*) AS n FROM chain_snapshots WHERE asof = :a",
+                  a=datetime.fromisoformat("2025-07-16T11:11:11+05:30"))
+    assert stored == [{"n": 1}]
+    assert rows(app_db, "SELECT status FROM chain_polls WHERE run_id = :r",
+                r="chain-poll-nifty@2025-07-16T05:42:00+00:00") == [{"status": "stale"}]
