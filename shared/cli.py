@@ -85,6 +85,8 @@ def _chain_analyze(args: argparse.Namespace) -> int:
     asof = datetime.fromisoformat(args.asof) if args.asof else None
     if asof is not None and asof.tzinfo is None:
         raise ValueError("--asof needs a time zone, e.g. 2024-06-20T15:00+05:30")
+    if asof is not None and args.source == "nse":
+        raise ValueError("--asof is for Upstox payloads; NSE payloads carry their own time")
     from shared.adapters.providers import detect_source
 
     if asof is None and (args.source == "upstox" or (args.source == "auto"
@@ -228,9 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from shared.errors import QuantsentinelError
+
     try:
         return args.func(args)
-    except ValueError as exc:  # unknown symbol, date outside the data, not an expiry, ...
+    except (ValueError, QuantsentinelError, OSError) as exc:
+        # unknown symbol, a date outside the data, a rejected payload, a missing file, ...
         print(f"qs: {exc}", file=sys.stderr)
         return 2
 

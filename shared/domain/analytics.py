@@ -33,6 +33,7 @@ Grid = Annotated[Floats, "(n_grid,)"]
 ByStrike = Annotated[Floats, "(n_strikes,)"]
 
 NSE_TICK = 0.05
+MIN_IV = 0.01  # floor of the extrapolated smile (annualised)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,10 @@ class AnalyticsConfig:
     gex_grid_width: float = 0.08  # +/- 8 % of spot for the gamma-flip search
     arbitrage_tolerance_ticks: float = 1.0  # per leg of the arbitrage portfolio
     max_arbitrage_fraction: float = 0.05  # more violating strikes than this: a bad chain
+    min_arbitrage_violations: int = 3  # ... and at least this many
+    min_smile_points: int = 5  # OTM IVs needed for a smile, with 2 on each side of F
+    max_clipped_density: float = 0.01  # more negative mass clipped than this: no density
+    max_density_mean_error: float = 0.005  # |E[S_T]/F - 1| above this: no density
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,9 @@ class LegAnalytics:
 class Smile:
     """A smoothed smile: IV as a polynomial in log-moneyness ``x = ln(K/F)``.
 
-    Outside ``[x_min, x_max]`` (the quoted OTM range) the IV is held flat.
+    Outside ``[x_min, x_max]`` (the quoted OTM range) the IV continues linearly with the
+    slope it has at the edge (no kink, so no spurious lobe in the density), floored at
+    ``MIN_IV``.
     """
 
     coefficients: tuple[float, ...]  # highest power first (numpy.polyval order)
@@ -80,7 +87,10 @@ class Smile:
     points: int  # OTM quotes the fit used
 
     def iv(self, x: Floats) -> Floats:
-        return np.polyval(np.asarray(self.coefficients), np.clip(x, self.x_min, self.x_max))
+        c = np.asarray(self.coefficients)
+        inner = np.clip(x, self.x_min, self.x_max)
+        slope = np.polyval(np.polyder(c), inner) if c.size > 1 else np.zeros_like(inner)
+        return np.maximum(np.polyval(c, inner) + slope * (x - inner), MIN_IV)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,16 +184,30 @@ def usable_prices(snap: ChainSnapshot, cfg: AnalyticsConfig) -> Floats:
 
 
 def implied_forward(strikes: ByStrike, call: ByStrike, put: ByStrike, spot: float, df: float,
-                    n: int) -> float:
+                    n: int, weights: ByStrike | None = None) -> float:
     """Forward from put-call parity ``C - P = DF (F - K)`` on the ``n`` strikes nearest spot
-    that have both prices; the median of ``K + (C - P) / DF``. NaN if none qualifies."""
+    that have both prices: the ``weights``-weighted mean of ``K + (C - P) / DF`` (equal
+    weights by default). NaN if no strike qualifies."""
     both = np.isfinite(call) & np.isfinite(put)
+    if weights is not None:
+        both &= np.isfinite(weights) & (weights > 0)
     if not both.any():
         return float("nan")
     k = strikes[both]
     nearest = np.argsort(np.abs(k - spot))[:n]
     estimates = k[nearest] + (call[both][nearest] - put[both][nearest]) / df
-    return float(np.median(estimates))
+    w = np.ones(nearest.shape) if weights is None else weights[both][nearest]
+    return float(np.sum(w * estimates) / np.sum(w))
+
+
+def two_sided_mids(bid: Floats, ask: Floats, max_relative_spread: float) -> tuple[Floats, Floats]:
+    """Mid and spread of quotes with both sides, a positive bid and a sane spread (NaN
+    elsewhere): the only prices trusted for the parity forward."""
+    with np.errstate(invalid="ignore"):
+        mid = 0.5 * (bid + ask)
+        spread = ask - bid
+        ok = (bid > 0) & (spread >= 0) & (spread <= max_relative_spread * mid)
+    return np.where(ok, mid, np.nan), np.where(ok, spread, np.nan)
 
 
 # --- per-expiry pieces ------------------------------------------------------------------
@@ -221,14 +245,21 @@ def max_pain(strikes: ByStrike, call_oi: ByStrike, put_oi: ByStrike) -> float:
     return float(strikes[int(np.argmin(payout))])
 
 
-def fit_smile(x: Floats, iv: Floats, weights: Floats, degree: int) -> Smile | None:
-    """Weighted least-squares polynomial of IV in log-moneyness over OTM quotes."""
+def fit_smile(x: Floats, iv: Floats, weights: Floats, degree: int,
+              min_points: int = 5) -> Smile | None:
+    """Weighted least-squares polynomial of IV in log-moneyness over OTM quotes.
+
+    ``weights`` should be vega over the quote's half-spread: the fit then minimises the
+    price error in units of the spread. Needs ``min_points`` IVs, at least two on each side
+    of the forward (so the ATM IV is interpolated, not extrapolated); the degree stays
+    below ``n - 1`` so the fit smooths instead of interpolating. ``None`` otherwise.
+    """
     ok = np.isfinite(x) & np.isfinite(iv) & np.isfinite(weights) & (weights > 0)
     n = int(ok.sum())
-    if n < 3:
+    if n < min_points or (x[ok] < 0).sum() < 2 or (x[ok] > 0).sum() < 2:
         return None
-    deg = min(degree, n - 1)
-    coeffs = np.polyfit(x[ok], iv[ok], deg, w=np.sqrt(weights[ok]))
+    deg = min(degree, n - 2)
+    coeffs = np.polyfit(x[ok], iv[ok], deg, w=weights[ok])
     return Smile(tuple(float(c) for c in coeffs), float(x[ok].min()), float(x[ok].max()), n)
 
 
@@ -265,7 +296,7 @@ def risk_neutral_density(smile: Smile, forward: float, t: float, rate: float, at
 
 def arbitrage_check(strikes: ByStrike, call_bid: ByStrike, call_ask: ByStrike, put_bid: ByStrike,
                     put_ask: ByStrike, forward: float, df: float, tolerance: float,
-                    max_fraction: float) -> ArbitrageCheck:
+                    max_fraction: float, min_violations: int = 3) -> ArbitrageCheck:
     """Executable vertical and butterfly arbitrage in one expiry's quotes.
 
     Call quotes are taken from the out-of-the-money side: below the forward a call is
@@ -279,25 +310,31 @@ def arbitrage_check(strikes: ByStrike, call_bid: ByStrike, call_ask: ByStrike, p
     * butterfly: ``w1 a1 - w2 b2 + w3 a3 < 0`` with ``w1 = K3 - K2``, ``w2 = K3 - K1``,
       ``w3 = K2 - K1`` (convexity of the call price in strike).
 
-    The chain is *bad* when violations exceed ``max_fraction`` of the strikes checked.
+    Crossed quotes (ask below bid) count as violations. Butterflies that straddle the
+    forward (mixing parity-synthesised and quoted calls, so sensitive to the forward's own
+    error) are not counted. The chain is *bad* when violations exceed ``max_fraction`` of
+    the strikes checked and number at least ``min_violations``.
     """
     parity = df * (forward - strikes)
     below = strikes < forward
     bid = np.where(below, put_bid + parity, call_bid)
     ask = np.where(below, put_ask + parity, call_ask)
-    ok = np.isfinite(bid) & np.isfinite(ask) & (ask >= bid)
+    quoted = np.isfinite(bid) & np.isfinite(ask)
+    crossed = int((quoted & (ask < bid)).sum())
+    ok = quoted & (ask >= bid)
     k, b, a = strikes[ok], bid[ok], ask[ok]
     n = int(k.shape[0])
     if n < 3:
-        return ArbitrageCheck(n, 0, 0, False, None)
+        return ArbitrageCheck(n, crossed, 0, crossed >= min_violations, None)
     dk = np.diff(k)
     lower = (a[:-1] - b[1:]) < -2 * tolerance
     upper = (b[:-1] - a[1:]) > df * dk + 2 * tolerance
     w1, w3 = dk[1:], dk[:-1]
     w2 = w1 + w3
     fly_cost = w1 * a[:-2] - w2 * b[1:-1] + w3 * a[2:]
-    fly = fly_cost < -tolerance * (w1 + w2 + w3)
-    v, f = int(lower.sum() + upper.sum()), int(fly.sum())
+    seam = (k[:-2] < forward) & (k[2:] >= forward)
+    fly = (fly_cost < -tolerance * (w1 + w2 + w3)) & ~seam
+    v, f = int(lower.sum() + upper.sum()) + crossed, int(fly.sum())
     worst = None
     if f:
         i = int(np.argmin(fly_cost / (w1 + w2 + w3)))
@@ -305,7 +342,8 @@ def arbitrage_check(strikes: ByStrike, call_bid: ByStrike, call_ask: ByStrike, p
     elif v:
         i = int(np.argmax(np.where(lower, b[1:] - a[:-1], 0.0) + np.where(upper, b[:-1] - a[1:], 0.0)))
         worst = f"vertical {k[i]:g}/{k[i + 1]:g}: bid {b[i]:.2f}/{b[i + 1]:.2f}, ask {a[i]:.2f}/{a[i + 1]:.2f}"
-    return ArbitrageCheck(n, v, f, (v + f) > max_fraction * n, worst)
+    bad = (v + f) > max_fraction * n and (v + f) >= min_violations
+    return ArbitrageCheck(n, v, f, bad, worst)
 
 
 def dealer_gex(strike: Floats, is_call: npt.NDArray[np.bool_], oi: Floats, iv: Floats,
@@ -341,11 +379,12 @@ def dealer_gex(strike: Floats, is_call: npt.NDArray[np.bool_], oi: Floats, iv: F
 def gamma_flip(levels: Floats, totals: Floats, spot: float) -> float:
     """The zero crossing of total GEX nearest to spot (linear interpolation); NaN if none."""
     s = np.sign(totals)
+    exact = levels[s == 0]
     cross = np.nonzero(s[:-1] * s[1:] < 0)[0]
     if cross.size == 0:
-        return float("nan")
+        return float(exact[np.argmin(np.abs(exact - spot))]) if exact.size else float("nan")
     x0, x1, y0, y1 = levels[cross], levels[cross + 1], totals[cross], totals[cross + 1]
-    roots = x0 - y0 * (x1 - x0) / (y1 - y0)
+    roots = np.concatenate((x0 - y0 * (x1 - x0) / (y1 - y0), exact))
     return float(roots[np.argmin(np.abs(roots - spot))])
 
 
@@ -386,9 +425,19 @@ def analyse_chain(snap: ChainSnapshot, *, t_by_expiry: Mapping[date, float], rat
         mask = snap.for_expiry(expiry)
         df = np.exp(-rate * t)
         index = StrikeIndex.of(snap.strike[mask], snap.is_call[mask])
-        call_px, put_px = index.split(price[mask])
-        fwd = implied_forward(index.strikes, call_px, put_px, snap.spot, df, cfg.parity_strikes)
+        mid, spread = two_sided_mids(snap.bid[mask], snap.ask[mask], cfg.max_relative_spread)
+        call_mid, put_mid = index.split(mid)
+        call_spread, put_spread = index.split(spread)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weight = 1.0 / np.maximum(call_spread + put_spread, cfg.tick)
+        fwd = implied_forward(index.strikes, call_mid, put_mid, snap.spot, df, cfg.parity_strikes,
+                              weight)
         method = "parity"
+        if not np.isfinite(fwd):  # no two-sided pair: last trades, flagged as such
+            call_px, put_px = index.split(price[mask])
+            fwd = implied_forward(index.strikes, call_px, put_px, snap.spot, df,
+                                  cfg.parity_strikes)
+            method = "parity_last_trades"
         if not np.isfinite(fwd):
             fwd, method = snap.spot * np.exp(rate * t), "spot_carry"
         masks[expiry] = mask
@@ -425,29 +474,44 @@ def _analyse_expiry(snap: ChainSnapshot, legs: LegAnalytics, mask: npt.NDArray[n
                     expiry: date, t: float, fwd: float, method: str, rate: float,
                     lot_size: int | None, cfg: AnalyticsConfig) -> ExpiryAnalytics:
     reasons: list[str] = []
-    if method != "parity":
+    if method == "parity_last_trades":
+        reasons.append("forward: no strike with two-sided call and put quotes; last trades used")
+    elif method != "parity":
         reasons.append("forward: no strike with both a call and a put price; spot carried at rate")
     strike, is_call = snap.strike[mask], snap.is_call[mask]
     iv, oi = legs.iv[mask], snap.oi[mask]
     df = float(np.exp(-rate * t))
     index = StrikeIndex.of(strike, is_call)
 
-    # smile from OTM legs only, weighted by vega
+    # smile from OTM legs only, weighted by vega per half-spread (price error in spreads)
     otm = np.where(is_call, strike >= fwd, strike < fwd)
-    smile = fit_smile(np.log(strike / fwd), np.where(otm, iv, np.nan),
-                      np.where(otm, legs.vega[mask], np.nan), cfg.smile_degree)
+    with np.errstate(invalid="ignore"):
+        half_spread = np.where(np.isfinite(snap.ask[mask] - snap.bid[mask]),
+                               0.5 * (snap.ask[mask] - snap.bid[mask]), 2 * cfg.tick)
+    weights = np.where(otm, legs.vega[mask] / np.maximum(half_spread, cfg.tick), np.nan)
+    smile = fit_smile(np.log(strike / fwd), np.where(otm, iv, np.nan), weights,
+                      cfg.smile_degree, cfg.min_smile_points)
     atm_iv = float(smile.iv(np.zeros(1))[0]) if smile else float("nan")
     if smile is None:
-        reasons.append("smile: fewer than 3 OTM legs with an IV")
+        reasons.append(f"smile: fewer than {cfg.min_smile_points} OTM IVs, or fewer than 2 on "
+                       "a side of the forward")
 
     call_oi, put_oi = index.split(oi)
     call_doi, put_doi = index.split(snap.oi_change[mask])
     call_vol, put_vol = index.split(snap.volume[mask])
-    pcr_oi = _ratio(np.nansum(put_oi), np.nansum(call_oi))
-    pcr_vol = _ratio(np.nansum(put_vol), np.nansum(call_vol))
+    have_puts = np.isfinite(put_oi).any()
+    pcr_oi = _ratio(np.nansum(put_oi), np.nansum(call_oi)) if have_puts else float("nan")
+    pcr_vol = (_ratio(np.nansum(put_vol), np.nansum(call_vol)) if np.isfinite(put_vol).any()
+               else float("nan"))
     if not np.isfinite(pcr_oi):
-        reasons.append("pcr_oi: no call open interest")
-    pain = max_pain(index.strikes, call_oi, put_oi)
+        reasons.append("pcr_oi: no put legs or no call open interest")
+    if not np.isfinite(pcr_vol):
+        reasons.append("pcr_volume: no put legs or no call volume")
+    if np.nansum(call_oi) + np.nansum(put_oi) > 0:
+        pain = max_pain(index.strikes, call_oi, put_oi)
+    else:
+        pain = float("nan")
+        reasons.append("max_pain: no open interest")
 
     if lot_size is None:
         reasons.append("gex: no lot size for this expiry")
@@ -456,25 +520,48 @@ def _analyse_expiry(snap: ChainSnapshot, legs: LegAnalytics, mask: npt.NDArray[n
     else:
         levels = snap.spot * np.linspace(1 - cfg.gex_grid_width, 1 + cfg.gex_grid_width,
                                          cfg.gex_grid_points)
-        by_leg, totals = dealer_gex(strike, is_call, oi, iv, fwd, snap.spot, t, rate, lot_size,
-                                    levels)
-        g_call, g_put = index.split(by_leg)
-        gex_strike = np.nan_to_num(g_call) + np.nan_to_num(g_put)
-        gex_total = float(by_leg.sum())
-        flip = gamma_flip(levels, totals, snap.spot)
-        if not np.isfinite(flip):
-            reasons.append(f"gamma_flip: total GEX keeps its sign within ±{cfg.gex_grid_width:.0%}")
+        # legs without their own IV take the smile's (GEX needs every leg with open interest)
+        gex_iv = iv if smile is None else np.where(np.isfinite(iv), iv,
+                                                    smile.iv(np.log(strike / fwd)))
+        units = np.nan_to_num(oi)
+        covered = float(units[np.isfinite(gex_iv)].sum() / units.sum()) if units.sum() > 0 else 0.0
+        if covered == 0.0:
+            reasons.append("gex: no leg with both open interest and a volatility")
+            gex_strike = np.full(index.strikes.shape, np.nan)
+            gex_total = flip = float("nan")
+        else:
+            if covered < 0.999:
+                reasons.append(f"gex: covers {covered:.1%} of open interest (legs without a vol)")
+            by_leg, totals = dealer_gex(strike, is_call, oi, gex_iv, fwd, snap.spot, t, rate,
+                                        lot_size, levels)
+            g_call, g_put = index.split(by_leg)
+            gex_strike = np.nan_to_num(g_call) + np.nan_to_num(g_put)
+            gex_total = float(by_leg.sum())
+            flip = gamma_flip(levels, totals, snap.spot)
+            if not np.isfinite(flip):
+                reasons.append(f"gamma_flip: total GEX keeps its sign within "
+                               f"±{cfg.gex_grid_width:.0%}")
 
     density = None
     if smile is not None and np.isfinite(atm_iv) and atm_iv > 0:
-        density = risk_neutral_density(smile, fwd, t, rate, atm_iv, cfg)
+        candidate = risk_neutral_density(smile, fwd, t, rate, atm_iv, cfg)
+        mean_error = abs(candidate.mean / fwd - 1)
+        if candidate.clipped_negative_mass > cfg.max_clipped_density:
+            reasons.append(f"density: the smile implies {candidate.clipped_negative_mass:.1%} "
+                           f"negative mass (> {cfg.max_clipped_density:.0%}): not arbitrage-free")
+        elif mean_error > cfg.max_density_mean_error:
+            reasons.append(f"density: mean {candidate.mean:.1f} is {mean_error:.2%} from the "
+                           f"forward {fwd:.1f}")
+        else:
+            density = candidate
     else:
         reasons.append("density: no smile")
 
     call_bid, put_bid = index.split(snap.bid[mask])
     call_ask, put_ask = index.split(snap.ask[mask])
     arb = arbitrage_check(index.strikes, call_bid, call_ask, put_bid, put_ask, fwd, df,
-                          cfg.arbitrage_tolerance_ticks * cfg.tick, cfg.max_arbitrage_fraction)
+                          cfg.arbitrage_tolerance_ticks * cfg.tick, cfg.max_arbitrage_fraction,
+                          cfg.min_arbitrage_violations)
     return ExpiryAnalytics(
         expiry=expiry, t=t, forward=fwd, forward_method=method, atm_iv=atm_iv, smile=smile,
         pcr_oi=pcr_oi, pcr_volume=pcr_vol, max_pain=pain, strikes=index.strikes,

@@ -6,7 +6,7 @@ CREATE TABLE chain_polls (
     run_id        text PRIMARY KEY,                -- job@schedule_time, or a manual id
     symbol        text NOT NULL,
     source        text NOT NULL,
-    status        text NOT NULL CHECK (status IN ('published', 'stale', 'bad_chain', 'rejected', 'closed')),
+    status        text NOT NULL CHECK (status IN ('published', 'stale', 'bad_chain', 'rejected', 'failed')),
     reason_code   text,
     reason        text,
     snapshot_id   uuid,
@@ -29,6 +29,7 @@ CREATE TABLE chain_snapshots (
     expiries        date[] NOT NULL,
     flags           text[] NOT NULL DEFAULT '{}',
     bad_chain       boolean NOT NULL DEFAULT false,
+    skipped         jsonb NOT NULL DEFAULT '{}'::jsonb,   -- expiry -> why it was not analysed
     published_at    timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (symbol, source, asof)                  -- the same payload time twice is stale
@@ -36,6 +37,10 @@ CREATE TABLE chain_snapshots (
 
 -- The leg and analytics rows are written in the same transaction as their snapshot row, so
 -- they carry no foreign key: a per-row FK trigger costs ~5 us a leg, half the write budget.
+CREATE INDEX chain_snapshots_unpublished ON chain_snapshots (symbol, created_at)
+    WHERE published_at IS NULL AND NOT bad_chain;
+CREATE INDEX chain_snapshots_latest ON chain_snapshots (symbol, source, created_at DESC);
+
 CREATE TABLE chain_legs (
     snapshot_id  uuid NOT NULL,
     expiry       date NOT NULL,
@@ -83,3 +88,5 @@ CREATE TABLE chain_expiry_analytics (
 
 GRANT SELECT, INSERT ON chain_polls, chain_snapshots, chain_legs, chain_expiry_analytics TO qs_app;
 GRANT UPDATE (published_at) ON chain_snapshots TO qs_app;
+-- a 'failed' poll (provider down, to be retried) is replaced by the retry's outcome
+GRANT UPDATE (status, reason_code, reason, snapshot_id, asof, polled_at) ON chain_polls TO qs_app;

@@ -11,7 +11,16 @@ exactly one ``chain_polls`` row:
 ``bad_chain``
     stored for forensics but not published: its quotes fail the no-arbitrage checks;
 ``rejected``
-    the payload could not be parsed; the raw bytes are kept in GCS, no snapshot rows exist.
+    the payload could not be parsed, or the provider refused for good (an expired token);
+    the raw bytes are kept in GCS when there were any; no snapshot rows exist;
+``failed``
+    the provider was unavailable after its retries (recorded, then raised so the
+    scheduler's retry policy applies).
+
+A snapshot counts as the same as a stored one when its time equals a stored one's, or its
+raw bytes equal those of the symbol's most recently stored snapshot (Upstox payloads carry no time: a frozen feed repeats its
+bytes). Before polling, a run first publishes any stored snapshot whose publish failed
+(an outbox), so an event is never lost even when the scheduler does not retry.
 
 Runs outside market hours are skipped without a row. The market clock is the run's
 schedule time (Cloud Scheduler's ``X-CloudScheduler-ScheduleTime``), so a replay that
@@ -47,7 +56,7 @@ from shared.contracts import ChainSnapshotV1
 from shared.domain.analytics import AnalyticsConfig, ChainAnalytics, analyse_chain
 from shared.domain.calendar import CalendarDataError, MarketCalendar
 from shared.domain.chain import ChainSnapshot
-from shared.errors import PermanentError
+from shared.errors import PermanentError, TransientError
 from shared.runtime import Outcome, Runtime, ScheduledRun
 
 logger = logging.getLogger(__name__)
@@ -125,14 +134,14 @@ def store_snapshot(session: Session, snapshot_id: uuid.UUID, run_id: str, done: 
     snap, an = done.snapshot, done.analytics
     session.execute(
         "INSERT INTO chain_snapshots (snapshot_id, run_id, symbol, source, asof, spot, "
-        "payload_sha256, raw_blob, legs, expiries, flags, bad_chain) VALUES (:id, :run, :symbol, "
-        ":source, :asof, :spot, :sha, :blob, :legs, CAST(:expiries AS date[]), "
-        "CAST(:flags AS text[]), :bad)",
+        "payload_sha256, raw_blob, legs, expiries, flags, bad_chain, skipped) VALUES (:id, :run, "
+        ":symbol, :source, :asof, :spot, :sha, :blob, :legs, CAST(:expiries AS date[]), "
+        "CAST(:flags AS text[]), :bad, CAST(:skipped AS jsonb))",
         id=snapshot_id, run=run_id, symbol=snap.symbol, source=snap.source, asof=snap.asof,
         spot=snap.spot, sha=raw_sha256, blob=raw_blob, legs=snap.n_legs,
         expiries="{" + ",".join(e.isoformat() for e in snap.expiries) + "}",
         flags="{" + ",".join('"' + f.replace('"', "") + '"' for f in snap.flags) + "}",
-        bad=an.bad,
+        bad=an.bad, skipped=orjson.dumps({k.isoformat(): v for k, v in an.skipped.items()}).decode(),
     )
     legs = an.legs
     n = snap.n_legs
@@ -232,14 +241,19 @@ class ChainPollService:
         if existing is not None:
             return self._resume(existing)
 
+        self._publish_pending(symbol)
         provider = self._provider_for(symbol, market_time)
         try:
-            raw = provider.fetch(symbol, market_time)  # TransientError → retried by the scheduler
-        except PayloadRejected as exc:  # e.g. an HTML block page instead of JSON
+            raw = provider.fetch(symbol, market_time)
+        except PermanentError as exc:  # an HTML block page, an expired token, ...
             self._record(run.run_id, symbol, provider.name, "rejected", now,
                          reason_code=exc.reason_code, reason=exc.reason)
-            logger.warning("payload rejected: %s", exc.reason, extra={"reason_code": exc.reason_code})
+            logger.warning("fetch refused: %s", exc.reason, extra={"reason_code": exc.reason_code})
             return Outcome.rejected(reason_code=exc.reason_code, reason=exc.reason)
+        except TransientError as exc:  # recorded, then retried by the scheduler's policy
+            self._record(run.run_id, symbol, provider.name, "failed", now,
+                         reason_code=exc.reason_code, reason=exc.reason, claim=False)
+            raise
         digest = hashlib.sha256(raw.body).hexdigest()
         blob = self._store_raw(raw, digest)
         try:
@@ -250,10 +264,10 @@ class ChainPollService:
             logger.warning("payload rejected: %s", exc.reason, extra={"reason_code": exc.reason_code})
             return Outcome.rejected(reason_code=exc.reason_code, reason=exc.reason, raw=blob)
 
-        if self._is_stale(snap):
+        stale = self._stale_reason(snap, digest)
+        if stale is not None:
             self._record(run.run_id, snap.symbol, snap.source, "stale", now, asof=snap.asof,
-                         reason_code="stale_payload",
-                         reason=f"snapshot time {snap.asof.isoformat()} is already stored")
+                         reason_code="stale_payload", reason=stale)
             return Outcome.skipped(reason="stale payload", asof=snap.asof.isoformat())
 
         done = analyse_snapshot(snap, self._calendar, self._rate_on, self._cfg)
@@ -303,8 +317,8 @@ class ChainPollService:
         with self._db.system() as s:
             rows = s.execute(
                 "SELECT p.status, p.snapshot_id, s.published_at FROM chain_polls p "
-                "LEFT JOIN chain_snapshots s ON s.snapshot_id = p.snapshot_id WHERE p.run_id = :r",
-                r=run_id).dicts()
+                "LEFT JOIN chain_snapshots s ON s.snapshot_id = p.snapshot_id "
+                "WHERE p.run_id = :r AND p.status <> 'failed'", r=run_id).dicts()
         return rows[0] if rows else None
 
     def _resume(self, existing: dict[str, Any]) -> Outcome:
@@ -316,17 +330,26 @@ class ChainPollService:
             return Outcome.done(snapshot_id=str(existing["snapshot_id"]), resumed=True)
         return Outcome.duplicate(recorded=existing["status"])
 
-    def _is_stale(self, snap: ChainSnapshot) -> bool:
+    def _stale_reason(self, snap: ChainSnapshot, digest: str) -> str | None:
+        """Why ``snap`` repeats a stored snapshot (its time, or the last stored one's bytes)."""
         with self._db.system() as s:
-            return bool(s.execute(
-                "SELECT 1 FROM chain_snapshots WHERE symbol = :s AND source = :src AND asof = :a",
-                s=snap.symbol, src=snap.source, a=snap.asof).rows)
+            if s.execute("SELECT 1 FROM chain_snapshots WHERE symbol = :s AND source = :src "
+                         "AND asof = :a", s=snap.symbol, src=snap.source, a=snap.asof).rows:
+                return f"snapshot time {snap.asof.isoformat()} is already stored"
+            newest = s.execute(
+                "SELECT payload_sha256, asof FROM chain_snapshots WHERE symbol = :s AND source = :src "
+                "ORDER BY created_at DESC LIMIT 1", s=snap.symbol, src=snap.source).rows
+        if newest and newest[0][0] == digest:
+            return f"the payload repeats the bytes of the snapshot of {newest[0][1].isoformat()}"
+        return None
 
     def _record(self, run_id: str, symbol: str, source: str, status: str, now: datetime, *,
                 asof: datetime | None = None, reason_code: str | None = None,
-                reason: str | None = None) -> None:
+                reason: str | None = None, claim: bool = True) -> None:
+        """Record how a run ended. ``claim=False`` (a failure to be retried) leaves the run
+        open: a retry replaces the row with its own outcome."""
         with self._db.system() as s:
-            if s.claim_event(CONSUMER, run_id, topic="schedule"):
+            if not claim or s.claim_event(CONSUMER, run_id, topic="schedule"):
                 self._insert_poll(s, run_id, symbol, source, status, now, asof=asof,
                                   reason_code=reason_code, reason=reason)
 
@@ -335,10 +358,14 @@ class ChainPollService:
                      now: datetime, *, asof: datetime | None = None,
                      snapshot_id: uuid.UUID | None = None, reason_code: str | None = None,
                      reason: str | None = None) -> None:
+        # a 'failed' row (a fetch to be retried) is the only one a later outcome replaces
         s.execute(
             "INSERT INTO chain_polls (run_id, symbol, source, status, reason_code, reason, "
             "snapshot_id, asof, polled_at) VALUES (:run, :symbol, :source, :status, :code, "
-            ":reason, :sid, :asof, :now)",
+            ":reason, :sid, :asof, :now) ON CONFLICT (run_id) DO UPDATE SET "
+            "status = EXCLUDED.status, reason_code = EXCLUDED.reason_code, "
+            "reason = EXCLUDED.reason, snapshot_id = EXCLUDED.snapshot_id, asof = EXCLUDED.asof, "
+            "polled_at = EXCLUDED.polled_at WHERE chain_polls.status = 'failed'",
             run=run_id, symbol=symbol, source=source, status=status, code=reason_code,
             reason=reason[:2000] if reason else None, sid=snapshot_id, asof=asof, now=now,
         )
@@ -353,13 +380,40 @@ class ChainPollService:
         self._bus.publish(message)  # a failure here is retried; _resume publishes then
         self._mark_published(snapshot_id)
 
-    def _load_for_publish(self, snapshot_id: uuid.UUID) -> ChainSnapshotV1:
+    def _publish_pending(self, symbol: str) -> int:
+        """Publish stored, good snapshots of ``symbol`` whose publish failed (the outbox).
+
+        Rows are locked with ``SKIP LOCKED`` so concurrent runs never publish one twice.
+        """
+        published = 0
         with self._db.system() as s:
-            row = s.execute(
-                "SELECT s.symbol, s.asof, s.spot, s.source, s.legs, s.raw_blob, s.flags, "
-                "ARRAY(SELECT expiry FROM chain_expiry_analytics a WHERE a.snapshot_id = s.snapshot_id "
-                "ORDER BY expiry) AS expiries FROM chain_snapshots s WHERE s.snapshot_id = :i",
-                i=snapshot_id).dicts()[0]
+            pending = s.execute(
+                "SELECT snapshot_id FROM chain_snapshots WHERE symbol = :s AND published_at IS NULL "
+                "AND NOT bad_chain ORDER BY created_at LIMIT 20 FOR UPDATE SKIP LOCKED",
+                s=symbol).rows
+            for (snapshot_id,) in pending:
+                self._bus.publish(self._load_for_publish(snapshot_id, s))
+                s.execute("UPDATE chain_snapshots SET published_at = now() WHERE snapshot_id = :i",
+                          i=snapshot_id)
+                published += 1
+        if published:
+            logger.info("published %d snapshot(s) left unpublished by earlier runs", published)
+        return published
+
+    def _load_for_publish(self, snapshot_id: uuid.UUID, session: Session | None = None
+                          ) -> ChainSnapshotV1:
+        if session is None:
+            with self._db.system() as s:
+                return self._load_for_publish(snapshot_id, s)
+        return self._message_from_row(snapshot_id, session)
+
+    @staticmethod
+    def _message_from_row(snapshot_id: uuid.UUID, s: Session) -> ChainSnapshotV1:
+        row = s.execute(
+            "SELECT s.symbol, s.asof, s.spot, s.source, s.legs, s.raw_blob, s.flags, "
+            "ARRAY(SELECT expiry FROM chain_expiry_analytics a WHERE a.snapshot_id = s.snapshot_id "
+            "ORDER BY expiry) AS expiries FROM chain_snapshots s WHERE s.snapshot_id = :i",
+            i=snapshot_id).dicts()[0]
         return ChainSnapshotV1(snapshot_id=snapshot_id, symbol=row["symbol"], asof=row["asof"],
                                spot=row["spot"], source=row["source"],
                                expiries=tuple(row["expiries"]), legs=row["legs"],

@@ -122,15 +122,33 @@ def test_density_of_a_flat_smile_is_the_lognormal():
     curvature=st.floats(0.0, 3.0),
     days=st.integers(1, 120),
 )
-def test_density_is_non_negative_and_integrates_to_one(atm, slope, curvature, days):
+def test_a_density_is_either_sound_or_refused_with_a_reason(atm, slope, curvature, days):
     t = days / 365
     exps = [SyntheticExpiry(date(2026, 12, 1), t, SPOT * np.exp(RATE * t), (curvature, slope, atm))]
     snap = synthetic_chain(exps, spot=SPOT, rate=RATE, width=0.3)
     e = analyse(snap, exps).expiries[0]
+    if e.density is None:
+        assert any(r.startswith("density:") for r in e.reasons)
+        return
+    d = e.density
+    assert np.all(d.pdf >= 0)
+    assert np.trapezoid(d.pdf, d.grid) == pytest.approx(1.0, abs=1e-9)
+    assert d.mean == pytest.approx(e.forward, rel=5e-3)  # E[S_T] = F under the forward measure
+    assert d.clipped_negative_mass <= 0.01
+    assert 0 <= d.crash_probability <= 1
+
+
+@pytest.mark.parametrize("smile", [(1.5, -0.5, 0.13), (3.0, -0.7, 0.18), (0.5, -0.2, 0.25)])
+@pytest.mark.parametrize("days", [3, 10, 40])
+def test_realistic_skewed_smiles_give_sound_densities(smile, days):
+    t = days / 365
+    exps = [SyntheticExpiry(date(2026, 12, 1), t, SPOT * np.exp(RATE * t), smile)]
+    snap = synthetic_chain(exps, spot=SPOT, rate=RATE, width=0.2)
+    e = analyse(snap, exps).expiries[0]
     assert e.density is not None, e.reasons
-    assert np.all(e.density.pdf >= 0)
-    assert np.trapezoid(e.density.pdf, e.density.grid) == pytest.approx(1.0, abs=1e-9)
-    assert 0 <= e.density.crash_probability <= 1
+    assert e.density.mean == pytest.approx(e.forward, rel=2e-3)
+    assert e.density.clipped_negative_mass < 0.005
+    assert e.density.skew < 0  # a negative skew in vol gives a left-skewed density
 
 
 def test_pcr_and_flows_by_strike(rng):
@@ -154,15 +172,38 @@ def test_a_clean_chain_passes_and_a_broken_one_is_flagged():
     args = dict(forward=f, df=df, tolerance=0.05, max_fraction=0.05)
     clean = arbitrage_check(k, c - 0.5, c + 0.5, p - 0.5, p + 0.5, **args)
     assert (clean.vertical_violations, clean.butterfly_violations, clean.bad) == (0, 0, False)
+    # a rich call above the forward: its butterfly is arbitrage; one violation alone is
+    # counted but does not condemn the chain
     bent = c.copy()
-    bent[14] += 60  # a call far too rich: calls either side and the fly are arbitrage
-    broken = arbitrage_check(k, bent - 0.5, bent + 0.5, p - 0.5, p + 0.5, **args)
-    assert broken.butterfly_violations >= 1 and broken.bad
-    assert "butterfly" in broken.worst
+    bent[14] += 60
+    one = arbitrage_check(k, bent - 0.5, bent + 0.5, p - 0.5, p + 0.5, **args)
+    assert one.butterfly_violations >= 1 and not one.bad and "butterfly" in one.worst
+    # a rich put below the forward (its call is synthesised by parity) is caught too
+    rich_put = p.copy()
+    rich_put[5] += 60
+    put_side = arbitrage_check(k, c - 0.5, c + 0.5, rich_put - 0.5, rich_put + 0.5, **args)
+    assert put_side.butterfly_violations >= 1
+    # several broken strikes: a bad chain
+    broken = c.copy()
+    broken[[13, 15, 17]] += 60
+    many = arbitrage_check(k, broken - 0.5, broken + 0.5, p - 0.5, p + 0.5, **args)
+    assert many.bad
+    # a higher strike call above a lower one, and crossed quotes, are vertical violations
     crossed = c.copy()
-    crossed[15] = crossed[14] + 10  # a higher strike call above a lower one
+    crossed[15] = crossed[14] + 10
     vert = arbitrage_check(k, crossed - 0.5, crossed + 0.5, p - 0.5, p + 0.5, **args)
     assert vert.vertical_violations >= 1
+    inverted = arbitrage_check(k, c + 0.5, c - 0.5, p + 0.5, p - 0.5, **args)
+    assert inverted.vertical_violations == k.size and inverted.bad
+
+
+def test_no_false_positives_on_clean_skewed_chains(rng):
+    for slope in (-0.6, -0.3, 0.0):
+        exps = [SyntheticExpiry(date(2026, 12, 1), 11 / 365, SPOT * np.exp(RATE * 11 / 365),
+                                (2.0, slope, 0.14))]
+        snap = synthetic_chain(exps, spot=SPOT, rate=RATE, rng=rng, width=0.15)
+        e = analyse(snap, exps).expiries[0]
+        assert not e.arbitrage.bad, e.arbitrage
 
 
 def test_no_usable_quotes_give_reasons_not_numbers():
@@ -199,3 +240,18 @@ def test_strike_index_splits_calls_and_puts():
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         AnalyticsConfig().tick = 0.1  # type: ignore[misc]
+
+
+def test_gex_is_spot_gamma_by_finite_differences():
+    """Each leg's GEX equals sign x d2V/dS2 x units x S^2 x 1 % with V repriced at shifted
+    spots (the forward moving with spot): an independent check of the conversion."""
+    strikes = np.array([23_800.0, 24_200.0])
+    is_call = np.array([True, False])
+    oi, iv, t = np.array([3_000.0, 2_000.0]), np.array([0.14, 0.16]), 9 / 365
+    fwd = SPOT * np.exp(RATE * t)
+    by_leg, _ = dealer_gex(strikes, is_call, oi, iv, fwd, SPOT, t, RATE, 65, np.array([SPOT]))
+    h = 1.0
+    value = [black76_price((SPOT + d) * fwd / SPOT, strikes, t, RATE, iv, is_call) for d in (-h, 0, h)]
+    gamma_s = (value[0] - 2 * value[1] + value[2]) / h**2
+    expected = np.where(is_call, 1, -1) * gamma_s * oi * 65 * SPOT**2 * 0.01
+    np.testing.assert_allclose(by_leg, expected, rtol=1e-4)

@@ -90,3 +90,12 @@ def test_put_and_call_ivs_agree_near_the_money(capsys):
              and not math.isnan(v["CE"]) and not math.isnan(v["PE"])]
     assert len(pairs) >= 3
     assert max(abs(c - p) for c, p in pairs) < 0.02
+
+
+def test_bad_files_are_clear_errors_not_tracebacks(tmp_path, capsys):
+    html = tmp_path / "blocked.json"
+    html.write_text("<html><body>Access Denied</body></html>")
+    assert main(["chain", "analyze", str(html)]) == 2
+    assert "html_not_json" in capsys.readouterr().err
+    assert main(["chain", "analyze", str(tmp_path / "missing.json")]) == 2
+    assert "No such file" in capsys.readouterr().err
