@@ -37,7 +37,10 @@ def provider_factory(settings: Settings, calendar: MarketCalendar
     if source == "nse":
         from shared.adapters.providers.nse import NseProvider
 
-        return lambda symbol, when: cached("nse", lambda: NseProvider(base_url=settings.nse_base_url))
+        # one session (cookies, rate limiter) per symbol: concurrent NIFTY and BANKNIFTY
+        # requests on one warm instance never share a requests.Session
+        return lambda symbol, when: cached(
+            ("nse", symbol), lambda: NseProvider(base_url=settings.nse_base_url))
     if source == "upstox":
         from shared.adapters.providers.upstox import UpstoxProvider
 
@@ -46,7 +49,7 @@ def provider_factory(settings: Settings, calendar: MarketCalendar
                                  reason_code="misconfigured")
         token = settings.upstox_access_token.get_secret_value()
         return lambda symbol, when: cached(
-            "upstox", lambda: UpstoxProvider(token, base_url=settings.upstox_base_url))
+            ("upstox", symbol), lambda: UpstoxProvider(token, base_url=settings.upstox_base_url))
     if source.startswith("replay:"):
         from shared.adapters.providers.replay import ReplayProvider
 
