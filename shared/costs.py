@@ -19,26 +19,19 @@ without gap or overlap, and every plan must cover options and futures.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
+from shared.datafiles import DataRow, Rows, parse_csv, read_packaged
 from shared.domain.costs import (
     BASES,
     GST_BASE_PARTS,
@@ -49,8 +42,6 @@ from shared.domain.costs import (
     schedule_problems,
 )
 
-DATA_PACKAGE = "shared"
-DATA_DIR = "data"
 CHARGES_FILE = "charges.csv"
 PLANS_FILE = "brokerage_plans.csv"
 
@@ -65,21 +56,10 @@ class CostDataError(ValueError):
 # ---------------------------------------------------------------------------- row models
 
 
-class _Row(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _blank_is_missing(cls, v: Any, info: ValidationInfo) -> Any:
-        """An empty cell is None for optional fields (and stays '' to fail required ones)."""
-        if isinstance(v, str) and not v.strip() and info.field_name is not None:
-            field = cls.model_fields[info.field_name]
-            if not field.is_required() and field.default is None:
-                return None
-        return v
 
 
-class ChargeRow(_Row):
+
+class ChargeRow(DataRow):
     charge: Literal["stt", "exchange", "sebi", "ipft", "stamp", "gst"]
     instrument: Literal["option", "future"]
     side: Literal["buy", "sell", "exercise", "both"]
@@ -132,7 +112,7 @@ class ChargeRow(_Row):
         )
 
 
-class PlanRow(_Row):
+class PlanRow(DataRow):
     plan: PlanName
     instrument: Literal["option", "future", "both"]
     flat_per_order: Decimal | None = Field(default=None, ge=0)
@@ -162,7 +142,6 @@ class PlanRow(_Row):
 
 # ---------------------------------------------------------------------------- parsing
 
-Rows = tuple[tuple[int, Any], ...]  # (line number, validated row)
 
 
 def _check_charges(name: str, rows: Rows) -> None:
@@ -197,7 +176,7 @@ def _check_plans(name: str, rows: Rows) -> None:
                 raise CostDataError(f"{name} line {line}: plan {r.plan} has no {inst} row")
 
 
-_TABLES: dict[str, tuple[type[_Row], Callable[[str, Rows], None]]] = {
+_TABLES: dict[str, tuple[type[DataRow], Callable[[str, Rows], None]]] = {
     CHARGES_FILE: (ChargeRow, _check_charges),
     PLANS_FILE: (PlanRow, _check_plans),
 }
@@ -211,33 +190,7 @@ def parse_table(name: str, text: str) -> Rows:
     if name not in _TABLES:
         raise CostDataError(f"{name}: not a cost table (known: {', '.join(_TABLES)})")
     model, check = _TABLES[name]
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames
-    expected = list(model.model_fields)
-    if header is None:
-        raise CostDataError(f"{name}: empty file (expected header {','.join(expected)})")
-    if [h.strip() for h in header] != expected:
-        raise CostDataError(
-            f"{name} line 1: header {','.join(header)} != expected {','.join(expected)}"
-        )
-    rows: list[tuple[int, Any]] = []
-    for record in reader:
-        line = reader.line_num
-        if None in record:
-            raise CostDataError(f"{name} line {line}: more fields than the header")
-        if any(v is None for v in record.values()):
-            raise CostDataError(f"{name} line {line}: fewer fields than the header")
-        if not any(v.strip() for v in record.values()):
-            continue
-        try:
-            rows.append((line, model.model_validate(record)))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'row'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise CostDataError(f"{name} line {line}: {problems}") from exc
-    result = tuple(rows)
+    result = parse_csv(name, text, model, CostDataError)
     check(name, result)
     return result
 
@@ -251,7 +204,7 @@ def schedule_from_text(charges: str, plans: str) -> CostSchedule:
 
 
 def _read(name: str) -> str:
-    return (resources.files(DATA_PACKAGE) / DATA_DIR / name).read_text(encoding="utf-8")
+    return read_packaged(name)
 
 
 @functools.cache

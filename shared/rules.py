@@ -22,26 +22,19 @@ imports neither pandas nor pandas_market_calendars); the calendar's coverage end
 from __future__ import annotations
 
 import bisect
-import csv
 import functools
-import io
 from collections.abc import Callable, Sequence
 from datetime import date, time
-from importlib import resources
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PositiveInt,
     StringConstraints,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
+from shared.datafiles import DataRow, Rows, parse_csv, read_packaged
 from shared.domain.calendar import (
     CalendarTables,
     ExpiryRule,
@@ -52,8 +45,6 @@ from shared.domain.calendar import (
     weekday_number,
 )
 
-DATA_PACKAGE = "shared"
-DATA_DIR = "data"
 NSE_CALENDAR = "NSE"
 
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9]*$")]
@@ -67,21 +58,10 @@ class RulesDataError(ValueError):
 # ---------------------------------------------------------------------------- row models
 
 
-class _Row(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _blank_is_missing(cls, v: Any, info: ValidationInfo) -> Any:
-        """An empty cell is None for optional fields (and stays '' to fail required ones)."""
-        if isinstance(v, str) and not v.strip() and info.field_name is not None:
-            field = cls.model_fields[info.field_name]
-            if not field.is_required() and field.default is None:
-                return None
-        return v
 
 
-class LotSizeRow(_Row):
+
+class LotSizeRow(DataRow):
     symbol: Symbol
     lot_size: PositiveInt
     effective_from: date
@@ -101,7 +81,7 @@ class LotSizeRow(_Row):
         )
 
 
-class ExpiryRuleRow(_Row):
+class ExpiryRuleRow(DataRow):
     symbol: Symbol
     kind: Literal["weekly", "monthly"]
     weekday: Literal["MON", "TUE", "WED", "THU", "FRI", "NONE"]
@@ -127,7 +107,7 @@ class ExpiryRuleRow(_Row):
         )
 
 
-class SpecialSessionRow(_Row):
+class SpecialSessionRow(DataRow):
     date: date
     open: time
     close: time
@@ -173,14 +153,14 @@ class SpecialSessionRow(_Row):
         )
 
 
-class HolidayOverrideRow(_Row):
+class HolidayOverrideRow(DataRow):
     date: date
     is_holiday: bool
     reason: Text
     source: Text
 
 
-class MarketHoursRow(_Row):
+class MarketHoursRow(DataRow):
     effective_from: date
     effective_to: date | None = None
     pre_open_start: time
@@ -212,7 +192,6 @@ class MarketHoursRow(_Row):
 
 # ---------------------------------------------------------------------------- parsing
 
-Rows = tuple[tuple[int, Any], ...]  # (line number, validated row)
 
 
 def _check_lots(name: str, rows: Rows) -> None:
@@ -258,7 +237,7 @@ def _check_hours(name: str, rows: Rows) -> None:
         raise RulesDataError(f"{name}: no rows")
 
 
-class RateRow(_Row):
+class RateRow(DataRow):
     """The policy repo rate from a date on: the risk-free rate used for discounting."""
 
     effective_from: date
@@ -275,7 +254,7 @@ def _check_rates(name: str, rows: Rows) -> None:
         raise RulesDataError(f"{name}: effective_from must be strictly increasing")
 
 
-_TABLES: dict[str, tuple[type[_Row], Callable[[str, Rows], None]]] = {
+_TABLES: dict[str, tuple[type[DataRow], Callable[[str, Rows], None]]] = {
     "rates.csv": (RateRow, _check_rates),
     "lot_sizes.csv": (LotSizeRow, _check_lots),
     "expiry_rules.csv": (ExpiryRuleRow, _check_expiry_rules),
@@ -291,39 +270,13 @@ def parse_table(name: str, text: str) -> Rows:
     Returns ``(line, row)`` pairs; raises :class:`RulesDataError` naming file and line.
     """
     model, check = _TABLES[name]
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames
-    expected = list(model.model_fields)
-    if header is None:
-        raise RulesDataError(f"{name}: empty file (expected header {','.join(expected)})")
-    if [h.strip() for h in header] != expected:
-        raise RulesDataError(
-            f"{name} line 1: header {','.join(header)} != expected {','.join(expected)}"
-        )
-    rows: list[tuple[int, Any]] = []
-    for record in reader:
-        line = reader.line_num
-        if None in record:
-            raise RulesDataError(f"{name} line {line}: more fields than the header")
-        if any(v is None for v in record.values()):
-            raise RulesDataError(f"{name} line {line}: fewer fields than the header")
-        if not any(v.strip() for v in record.values()):
-            continue
-        try:
-            rows.append((line, model.model_validate(record)))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'row'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise RulesDataError(f"{name} line {line}: {problems}") from exc
-    result = tuple(rows)
+    result = parse_csv(name, text, model, RulesDataError)
     check(name, result)
     return result
 
 
 def _read(name: str) -> str:
-    return (resources.files(DATA_PACKAGE) / DATA_DIR / name).read_text(encoding="utf-8")
+    return read_packaged(name)
 
 
 @functools.cache
