@@ -194,6 +194,17 @@ EventHandler = Callable[[Message, EventContext], Outcome]
 ScheduleHandler = Callable[[ScheduledRun, datetime], Outcome]
 
 
+@dataclass(frozen=True, slots=True)
+class HttpCall:
+    """An authenticated API call, as an HTTP service sees it."""
+
+    caller: str  # the verified email of the caller (service account, operator, tenant app)
+    now: datetime
+
+
+ApiHandler = Callable[[Any, HttpCall], dict[str, Any]]
+
+
 # --- per-instance wiring ---------------------------------------------------------------
 
 
@@ -316,6 +327,7 @@ class FunctionApp:
         self._runtime_factory = runtime_factory or Runtime
         self._event_services: dict[str, Callable[[Runtime], EventHandler]] = {}
         self._scheduled: Callable[[Runtime], ScheduleHandler] | None = None
+        self._api: dict[str, tuple[type[Any], Callable[[Runtime], ApiHandler]]] = {}
         self._lock = threading.Lock()
         self._runtime: Runtime | None = None
         self._handlers: dict[str, Any] = {}
@@ -330,6 +342,16 @@ class FunctionApp:
     def on_schedule(self, service: Callable[[Runtime], ScheduleHandler]) -> None:
         """Handle Cloud Scheduler calls (POST /run): the service gets the run and ``now``."""
         self._scheduled = service
+
+    def on_http(self, path: str, command: type[Any], service: Callable[[Runtime], ApiHandler]
+                ) -> None:
+        """Serve ``POST path``: the JSON body is validated as the pydantic ``command`` (400
+        with the first problem otherwise) and handed, with the verified caller, to the
+        service built by ``service(runtime)``; its dict is the 200 response. Permanent
+        errors answer with their status and reason, transient ones 503."""
+        if not path.startswith("/") or path in ("/", "/run", "/health"):
+            raise ValueError(f"{path!r} is not a free API path")
+        self._api[path] = (command, service)
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -364,12 +386,14 @@ class FunctionApp:
 
     def handle(self, request):  # noqa: ANN001 - flask.Request
         """Serve one request: ``GET /health``; ``POST /`` for events (push or Eventarc);
-        ``POST /run`` for Cloud Scheduler."""
+        ``POST /run`` for Cloud Scheduler; ``POST /<api>`` for the routes of :meth:`on_http`."""
         path = request.path.rstrip("/") or "/"
         if request.method == "GET" and path == "/health":
             return _json(200, {"function": self.name, "status": "ok", "topics": list(self.topics),
-                               "scheduled": self._scheduled is not None})
-        routes = {"/": bool(self._event_services), "/run": self._scheduled is not None}
+                               "scheduled": self._scheduled is not None,
+                               **({"api": sorted(self._api)} if self._api else {})})
+        routes = {"/": bool(self._event_services), "/run": self._scheduled is not None,
+                  **{api: True for api in self._api}}
         if not routes.get(path):
             return _json(404, {"error": "not_found", "reason": f"{self.name} has no route {path}"})
         if request.method != "POST":
@@ -391,7 +415,34 @@ class FunctionApp:
         body = request.get_data(cache=False)
         if path == "/run":
             return self._handle_schedule(rt, request.headers, body, principal.email)
+        if path in self._api:
+            return self._handle_api(rt, path, body, principal.email)
         return self._handle_event(rt, request.headers, body)
+
+    def _handle_api(self, rt: Runtime, path: str, body: bytes, caller: str):
+        from pydantic import ValidationError
+
+        model, build = self._api[path]
+        try:
+            command = model.model_validate_json(body or b"{}")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "<body>"
+            return _json(400, {"error": "bad_request", "reason": f"{where}: {first['msg']}"})
+        with log_labels(route=path, caller=caller):
+            try:
+                result = self._handler(f"api:{path}", build)(command, HttpCall(caller, rt.now()))
+            except PermanentError as exc:
+                logger.info("api call refused: %s", exc.reason, extra={"reason_code": exc.reason_code})
+                status = exc.http_status if 400 <= exc.http_status < 500 else 422
+                return _json(status, {"error": exc.reason_code, "reason": exc.reason})
+            except TransientError as exc:
+                logger.warning("api call failed, retry later: %s", exc.reason)
+                return _json(503, {"error": exc.reason_code, "reason": exc.reason})
+            except Exception:
+                logger.exception("api call crashed")
+                return _json(500, {"error": "internal", "reason": "unexpected error; see logs"})
+        return _json(200, result)
 
     def _handle_schedule(self, rt: Runtime, headers: Any, body: bytes, caller: str):
         try:
