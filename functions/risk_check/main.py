@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from shared.contracts import DecisionProposedV1
 from shared.runtime import FunctionApp
-from shared.services.pending import pending_event_service
+from shared.services.risk_check import RiskCheckService
 
 app = FunctionApp("risk_check", max_age=timedelta(minutes=2))
-app.on_event(DecisionProposedV1, pending_event_service("risk_check", issue=4))
+app.on_event(DecisionProposedV1, RiskCheckService.from_runtime)
 entry = app.target()

@@ -134,7 +134,7 @@ def test_unknown_routes_and_methods(client_for, auth):
 
 @pytest.mark.parametrize(
     ("source", "contract_topic"),
-    [("functions/decide", "chain.snapshot"), ("functions/risk_check", "decision.proposed")],
+    [("functions/decide", "chain.snapshot")],  # risk_check (issue #4): tests/functions/test_risk_check.py
 )
 def test_functions_not_built_yet_reject_instead_of_looping(client_for, auth, source, contract_topic):
     from shared.contracts import ChainSnapshotV1

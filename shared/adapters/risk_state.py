@@ -1,0 +1,199 @@
+"""Loaders of the risk castle's inputs from PostgreSQL, inside a caller's session.
+
+Each loader reads within the given :class:`~shared.adapters.db.Session` (for risk_check, the
+tenant transaction that also writes the verdict), so policy, book and switches are read
+under the tenant's row-level security, and the market data (shared tables) in the same
+snapshot of the database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from shared.adapters.db import Session
+from shared.contracts import OptionType
+from shared.domain.calendar import CalendarDataError, MarketCalendar
+from shared.domain.risk import (
+    LegQuote,
+    MarketView,
+    Portfolio,
+    Position,
+    SwitchStates,
+    TenantPolicy,
+    TrippedSwitch,
+)
+from shared.errors import PermanentError
+
+__all__ = [
+    "DEFAULT_CAPITAL",
+    "NoMarketData",
+    "TenantSettingsInvalid",
+    "TenantState",
+    "UnknownTenant",
+    "load_market",
+    "load_portfolio",
+    "load_switches",
+    "load_tenant",
+]
+
+IST = ZoneInfo("Asia/Kolkata")
+DEFAULT_CAPITAL = 1_000_000.0
+"""Rupees: the capital of a tenant whose settings name none."""
+
+
+class NoMarketData(PermanentError):
+    reason_code = "no_market_data"
+
+
+class UnknownTenant(PermanentError):
+    reason_code = "unknown_tenant"
+
+
+class TenantSettingsInvalid(PermanentError):
+    reason_code = "bad_tenant_settings"
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def load_market(session: Session, symbol: str, calendar: MarketCalendar,
+                rate_on: Callable[[date], float]) -> MarketView:
+    """The :class:`MarketView` of the newest published snapshot of ``symbol``.
+
+    Legs come from ``chain_legs`` (bid, ask, Black-76 IV), the forward and year fraction of
+    their expiry from ``chain_expiry_analytics`` (an expiry the analytics skipped has no
+    row, so its legs are not quoted), the lot size from the dated calendar (an expiry it
+    cannot place is not quoted either), the rate from the dated rate table.
+
+    Raises
+    ------
+    NoMarketData
+        No published snapshot of ``symbol`` exists.
+    """
+    snap = session.execute(
+        "SELECT snapshot_id, asof, spot, source FROM chain_snapshots "
+        "WHERE symbol = :s AND published_at IS NOT NULL AND NOT bad_chain "
+        "ORDER BY asof DESC LIMIT 1", s=symbol).dicts()
+    if not snap:
+        raise NoMarketData(f"no published chain snapshot of {symbol!r}")
+    row = snap[0]
+    legs = session.execute(
+        "SELECT l.expiry, l.strike, l.option_type, l.bid, l.ask, l.iv, a.forward, a.t "
+        "FROM chain_legs l JOIN chain_expiry_analytics a "
+        "ON a.snapshot_id = l.snapshot_id AND a.expiry = l.expiry "
+        "WHERE l.snapshot_id = :i", i=row["snapshot_id"]).rows
+    lots: dict[date, int | None] = {}
+    quotes = []
+    for expiry, strike, option_type, bid, ask, iv, forward, t in legs:
+        if expiry not in lots:
+            try:
+                lots[expiry] = calendar.lot_size(symbol, expiry).value
+            except CalendarDataError:
+                lots[expiry] = None
+        lot = lots[expiry]
+        if lot is None:
+            continue
+        quotes.append(LegQuote(expiry=expiry, strike=float(strike),
+                               option_type=OptionType(option_type.strip()), bid=_nan(bid),
+                               ask=_nan(ask), iv=_nan(iv), forward=float(forward), t=float(t),
+                               lot_size=lot))
+    asof: datetime = row["asof"]
+    return MarketView(symbol=symbol, asof=asof, spot=float(row["spot"]), quotes=tuple(quotes),
+                      rate=rate_on(asof.astimezone(IST).date()), source=row["source"],
+                      exchange="NSE", snapshot_id=row["snapshot_id"])
+
+
+@dataclass(frozen=True, slots=True)
+class TenantState:
+    """The tenant row as risk_check needs it."""
+
+    tenant_id: UUID
+    policy: TenantPolicy
+    plan: str
+    trading_mode: str
+    dry_run_until: datetime
+    active: bool
+
+    def in_dry_run(self, now: datetime) -> bool:
+        """Inside the 14-day paper-only lock."""
+        return now < self.dry_run_until
+
+    def paper_only(self, now: datetime) -> bool:
+        """Orders are paper: inside the lock, or the tenant trades on paper."""
+        return self.in_dry_run(now) or self.trading_mode != "live"
+
+
+def policy_from_settings(settings: dict[str, Any]) -> TenantPolicy:
+    """The :class:`TenantPolicy` from ``tenants.settings``: limits under ``risk`` (defaults
+    when absent); capital from ``risk.capital``, else ``capital``, else
+    :data:`DEFAULT_CAPITAL`."""
+    risk = settings.get("risk") or {}
+    if not isinstance(risk, dict):
+        raise TenantSettingsInvalid("tenant settings: 'risk' must be an object")
+    capital = risk.get("capital", settings.get("capital", DEFAULT_CAPITAL))
+    try:
+        return TenantPolicy.model_validate({**risk, "capital": capital})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise TenantSettingsInvalid(
+            f"tenant risk settings: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        ) from None
+
+
+def load_tenant(session: Session) -> TenantState:
+    """The session's tenant (visible through row-level security only to itself)."""
+    rows = session.execute(
+        "SELECT tenant_id, settings, plan, trading_mode, dry_run_until, active FROM tenants "
+        "WHERE tenant_id = :t", t=session.tenant_id).dicts()
+    if not rows:
+        raise UnknownTenant(f"tenant {session.tenant_id} is not provisioned")
+    row = rows[0]
+    settings = row["settings"]
+    if isinstance(settings, str):
+        settings = json.loads(settings)
+    return TenantState(tenant_id=row["tenant_id"], policy=policy_from_settings(settings or {}),
+                       plan=row["plan"], trading_mode=row["trading_mode"],
+                       dry_run_until=row["dry_run_until"], active=row["active"])
+
+
+def load_portfolio(session: Session, policy: TenantPolicy, now: datetime) -> Portfolio:
+    """The tenant's paper book: open positions (no marks yet: open MTM is 0), P&L realised
+    today (IST), and equity = capital + every realised P&L."""
+    open_rows = session.execute(
+        "SELECT position_id, symbol, margin, strategy, nearest_expiry, structure "
+        "FROM paper_positions WHERE status = 'open' ORDER BY opened_at").rows
+    positions = tuple(Position(position_id=str(pid), symbol=symbol, margin=float(margin),
+                               strategy=strategy, expiry=expiry, structure=structure)
+                      for pid, symbol, margin, strategy, expiry, structure in open_rows)
+    day_start = datetime.combine(now.astimezone(IST).date(), datetime.min.time(), IST)
+    closed = session.execute(
+        "SELECT strategy, coalesce(sum(realized_pnl) FILTER (WHERE closed_at >= :d "
+        "AND closed_at < :e), 0) AS today, coalesce(sum(realized_pnl), 0) AS total "
+        "FROM paper_positions WHERE status = 'closed' GROUP BY strategy",
+        d=day_start, e=day_start + timedelta(days=1)).rows
+    by_strategy = {strategy: float(today) for strategy, today, _ in closed}
+    realised_total = sum(float(total) for *_, total in closed)
+    return Portfolio(positions=positions, realized_pnl_today=sum(by_strategy.values()),
+                     realized_pnl_today_by_strategy=by_strategy,
+                     equity=policy.capital + realised_total)
+
+
+def load_switches(session: Session) -> SwitchStates:
+    """Tripped kill switches visible to the session's tenant (its own and the global ones)."""
+    rows = session.execute(
+        "SELECT switch, scope, scope_key, reason, actor, changed_at, tenant_id "
+        "FROM kill_switches WHERE tripped ORDER BY changed_at").rows
+    return SwitchStates(tuple(
+        TrippedSwitch(switch=switch, scope=scope, scope_key=key or None, reason=reason,
+                      actor=actor, at=at, tenant_id=tenant)
+        for switch, scope, key, reason, actor, at, tenant in rows))

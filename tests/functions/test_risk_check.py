@@ -1,0 +1,376 @@
+"""risk_check through functions-framework, against the real Postgres and Pub/Sub emulator,
+on a real (replayed) NIFTY chain stored the way chain_poll stores it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from google.api_core.exceptions import AlreadyExists
+
+from shared.contracts import (
+    DecisionProposedV1,
+    Leg,
+    OptionType,
+    Side,
+    SignalApprovedV1,
+    SignalBlockedV1,
+    Structure,
+    decode,
+    encode,
+)
+from tests.functions.conftest import PROJECT, cloudevent, pull_dead_letters
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+NIFTY_2025 = ROOT / "tests" / "fixtures" / "chains" / "nse_oc_NIFTY_2025-07-16_ethanelliott50_trim.json"
+IST = ZoneInfo("Asia/Kolkata")
+# The stored snapshot's time, later than any snapshot other tests store, so it is the
+# newest published NIFTY snapshot; the decision is made 20 s after it, in market hours.
+ASOF = datetime(2025, 7, 17, 10, 0, tzinfo=IST)
+NOW = ASOF + timedelta(seconds=20)
+EXPIRY = date(2025, 7, 24)
+
+
+@pytest.fixture(scope="module")
+def snapshot(pg):
+    """The replayed chain, analysed and stored like chain_poll does, and published."""
+    from shared.adapters.db import Database, DirectConnector
+    from shared.adapters.providers import parse_payload
+    from shared.rules import default_calendar, risk_free_rate
+    from shared.services.chain_poll import analyse_snapshot, store_snapshot
+
+    raw = NIFTY_2025.read_text().replace("16-Jul-2025 15:30:00", "17-Jul-2025 10:00:00")
+    done = analyse_snapshot(parse_payload(raw.encode(), symbol="NIFTY"), default_calendar(),
+                            risk_free_rate)
+    assert done.snapshot.asof == ASOF and not done.analytics.bad
+    snapshot_id = uuid.uuid4()
+    run_id = f"risk-check-test@{snapshot_id}"
+    db = Database(DirectConnector(pg.app))
+    with db.system() as s:
+        s.execute("INSERT INTO chain_polls (run_id, symbol, source, status, snapshot_id, asof, "
+                  "polled_at) VALUES (:r, 'NIFTY', :src, 'published', :i, :a, :a)",
+                  r=run_id, src=done.snapshot.source, i=snapshot_id, a=ASOF)
+        store_snapshot(s, snapshot_id, run_id, done, "0" * 64, "gs://test/raw.json.gz")
+        s.execute("UPDATE chain_snapshots SET published_at = now() WHERE snapshot_id = :i",
+                  i=snapshot_id)
+        mids = {(e, float(k), t): (b + a) / 2 for e, k, t, b, a in s.execute(
+            "SELECT expiry, strike, option_type, bid, ask FROM chain_legs WHERE snapshot_id = :i "
+            "AND bid IS NOT NULL AND ask IS NOT NULL",
+            i=snapshot_id).rows}
+    db.close()
+    return snapshot_id, mids
+
+
+def mid(mids, strike: int, option_type: str) -> Decimal:
+    value = mids[(EXPIRY, float(strike), option_type)]
+    return (Decimal(str(round(value / 0.05))) * Decimal("0.05")).quantize(Decimal("0.05"))
+
+
+def condor(tenant_id, snapshot, *, short_call=25300, long_call=25400, short_put=25150,
+           long_put=25050, lots=1, **over) -> DecisionProposedV1:
+    """An iron condor on legs of the stored chain, priced at the chain's mids."""
+    snapshot_id, mids = snapshot
+    spec = ((short_call, "CE", Side.SELL), (long_call, "CE", Side.BUY),
+            (short_put, "PE", Side.SELL), (long_put, "PE", Side.BUY))
+    legs = tuple(Leg(expiry=EXPIRY, strike=Decimal(k), option_type=OptionType(t), side=side,
+                     lots=lots, price=mid(mids, k, t) if (EXPIRY, float(k), t) in mids else
+                     Decimal("10")) for k, t, side in spec)
+    credit = float(sum(leg.price if leg.side is Side.SELL else -leg.price for leg in legs)) * 75 * lots
+    width = float(max(long_call - short_call, short_put - long_put)) * 75 * lots
+    base = dict(proposal_id=uuid.uuid4(), tenant_id=tenant_id, snapshot_id=snapshot_id,
+                symbol="NIFTY", structure=Structure.IRON_CONDOR, legs=legs, lot_size=75,
+                max_profit=credit, max_loss=width - credit, expected_gross_edge=0.3 * credit,
+                win_probability=0.65, regime="range", explanation={"strategy": "test_condor"},
+                proposed_at=ASOF)
+    base.update(over)
+    return DecisionProposedV1(**base)
+
+
+@pytest.fixture
+def risk_check(client_for, monkeypatch, snapshot):
+    from shared.runtime import Runtime
+
+    monkeypatch.setattr(Runtime, "now", lambda self: NOW)  # the decision clock
+    return client_for("functions/risk_check")
+
+
+@pytest.fixture
+def signals(pubsub):
+    """A pull subscription on each of signal.approved, signal.blocked, killswitch.tripped."""
+    from google.cloud import pubsub_v1
+
+    _, subscriber = pubsub
+    publisher = pubsub_v1.PublisherClient()
+    subs = {}
+    for topic in ("signal.approved", "signal.blocked", "killswitch.tripped"):
+        with contextlib.suppress(AlreadyExists):
+            publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
+        name = f"projects/{PROJECT}/subscriptions/{topic}-risk-test-{uuid.uuid4().hex[:8]}"
+        subscriber.create_subscription(name=name, topic=f"projects/{PROJECT}/topics/{topic}")
+        subs[topic] = name
+
+    def pull(topic: str) -> list:
+        response = subscriber.pull(subscription=subs[topic], max_messages=20, timeout=5)
+        if response.received_messages:
+            subscriber.acknowledge(subscription=subs[topic],
+                                   ack_ids=[m.ack_id for m in response.received_messages])
+        return [decode(m.message.data, dict(m.message.attributes))
+                for m in response.received_messages]
+
+    yield pull
+    for name in subs.values():
+        subscriber.delete_subscription(subscription=name)
+
+
+def post(client, auth, message=None, **kwargs):
+    headers, body = cloudevent(message, published=NOW, **kwargs)
+    return client.post("/", headers={**headers, **auth}, data=body), headers["ce-id"]
+
+
+def tenant_rows(db, tenant_id, sql, **params):
+    with db.tenant(tenant_id) as s:
+        return s.execute(sql, **params).dicts()
+
+
+def test_an_approved_proposal_is_recorded_audited_opened_and_published(
+        risk_check, auth, app_db, make_tenant, snapshot, signals):
+    tenant = make_tenant("risk-approve")
+    proposal = condor(tenant, snapshot)
+    response, event_id = post(risk_check, auth, proposal)
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "done" and response.json["approved"] is True, response.json
+    verdict = tenant_rows(app_db, tenant, "SELECT * FROM risk_verdicts WHERE proposal_id = :p",
+                          p=proposal.proposal_id)
+    assert len(verdict) == 1
+    v = verdict[0]
+    assert v["approved"] and v["blocked_by"] is None and v["event_id"] == event_id
+    assert v["dry_run"] is True  # a new tenant is in its paper-only lock
+    assert v["net_ev"] > 0 and v["total_costs"] > 0 and v["published_at"] is not None
+    assert "net_ev ₹" in v["reason"]
+    gates = [g["wall"] for g in v["verdicts"]]
+    assert gates[0] == "master" and gates[-1] == "tail_hedge" and len(gates) == 19
+    audit = tenant_rows(app_db, tenant, "SELECT actor, action, subject, event_id, details "
+                                        "FROM audit_log WHERE subject = :p", p=str(proposal.proposal_id))
+    assert len(audit) == 1
+    assert (audit[0]["actor"], audit[0]["action"], audit[0]["event_id"]) == (
+        "risk_check", "approved", event_id)
+    assert audit[0]["details"]["numbers"]["net_ev"] == pytest.approx(v["net_ev"])
+    position = tenant_rows(app_db, tenant, "SELECT * FROM paper_positions WHERE verdict_id = :v",
+                           v=v["verdict_id"])
+    assert len(position) == 1 and position[0]["status"] == "open"
+    assert position[0]["margin"] > 0 and position[0]["entry_premium"] > 0  # a credit
+    assert [leg["lots"] for leg in position[0]["legs"]] == [1, 1, 1, 1]
+    published = signals("signal.approved")
+    assert len(published) == 1 and isinstance(published[0], SignalApprovedV1)
+    assert published[0].verdict_id == v["verdict_id"] and published[0].dry_run
+    assert published[0].net_ev == pytest.approx(v["net_ev"])
+    assert signals("signal.blocked") == []
+
+
+def test_the_same_event_three_times_makes_one_verdict(risk_check, auth, app_db, make_tenant,
+                                                      snapshot, signals):
+    tenant = make_tenant("risk-dup")
+    proposal = condor(tenant, snapshot)
+    headers, body = cloudevent(proposal, published=NOW)
+    statuses = [risk_check.post("/", headers={**headers, **auth}, data=body).json["status"]
+                for _ in range(3)]
+    assert statuses == ["done", "duplicate", "duplicate"]
+    for table in ("risk_verdicts", "paper_positions"):
+        n = tenant_rows(app_db, tenant, f"SELECT count(*) AS n FROM {table}")  # noqa: S608
+        assert n == [{"n": 1}], table
+    assert tenant_rows(app_db, tenant, "SELECT count(*) AS n FROM audit_log WHERE subject = :p",
+                       p=str(proposal.proposal_id)) == [{"n": 1}]
+    assert len(signals("signal.approved")) == 1
+
+
+def test_a_failed_publish_is_published_by_the_redelivery(risk_check, auth, app_db, make_tenant,
+                                                         snapshot, signals, monkeypatch):
+    from shared.adapters.bus import PubSubBus
+    from shared.errors import PublishFailed
+
+    tenant = make_tenant("risk-outbox")
+    proposal = condor(tenant, snapshot)
+    headers, body = cloudevent(proposal, published=NOW)
+    real = PubSubBus.publish
+
+    def down(self, message):
+        raise PublishFailed("pubsub is down")
+
+    monkeypatch.setattr(PubSubBus, "publish", down)
+    assert risk_check.post("/", headers={**headers, **auth}, data=body).status_code == 503
+    stored = tenant_rows(app_db, tenant, "SELECT verdict_id, published_at FROM risk_verdicts")
+    assert len(stored) == 1 and stored[0]["published_at"] is None  # committed, not published
+    monkeypatch.setattr(PubSubBus, "publish", real)
+    again = risk_check.post("/", headers={**headers, **auth}, data=body).json
+    assert again["status"] == "duplicate" and again["republished"] is True
+    published = signals("signal.approved")
+    assert [m.verdict_id for m in published] == [stored[0]["verdict_id"]]
+    assert tenant_rows(app_db, tenant, "SELECT count(*) AS n FROM risk_verdicts "
+                                       "WHERE published_at IS NULL") == [{"n": 0}]
+
+
+def _no_trace(app_db, tenant, proposal_id):
+    for table in ("risk_verdicts", "paper_positions", "processed_events"):
+        assert tenant_rows(app_db, tenant, f"SELECT count(*) AS n FROM {table} "  # noqa: S608
+                                           "WHERE tenant_id = :t", t=tenant) == [{"n": 0}], table
+    assert tenant_rows(app_db, tenant, "SELECT count(*) AS n FROM audit_log WHERE subject = :p",
+                       p=str(proposal_id)) == [{"n": 0}]
+
+
+def _rejection(owner_db, event_id):
+    with owner_db.system() as s:
+        return s.execute("SELECT reason_code, reason FROM rejections WHERE consumer = 'risk_check' "
+                         "AND event_id = :e", e=event_id).dicts()
+
+
+def test_a_leg_not_in_the_chain_is_rejected_without_a_verdict(risk_check, auth, app_db, owner_db,
+                                                              make_tenant, snapshot, pubsub):
+    tenant = make_tenant("risk-bad-leg")
+    proposal = condor(tenant, snapshot, long_call=25600)  # the trimmed chain stops at 25400
+    response, event_id = post(risk_check, auth, proposal)
+    assert response.status_code == 200
+    assert (response.json["status"], response.json["error"]) == ("rejected", "leg_not_in_market")
+    _no_trace(app_db, tenant, proposal.proposal_id)
+    assert _rejection(owner_db, event_id)[0]["reason_code"] == "leg_not_in_market"
+    dead = [m for m in pull_dead_letters(pubsub[1]) if m.attributes.get("qs_source_event_id") == event_id]
+    assert dead and dead[0].attributes["qs_reason_code"] == "leg_not_in_market"
+
+
+def test_lots_that_are_not_whole_are_rejected(risk_check, auth, app_db, owner_db, make_tenant,
+                                              snapshot):
+    tenant = make_tenant("risk-bad-lots")
+    proposal = condor(tenant, snapshot)
+    data, attributes = encode(proposal)
+    payload = json.loads(data)
+    payload["legs"][0]["lots"] = 1.5
+    response, event_id = post(risk_check, auth, data=json.dumps(payload).encode(),
+                              attributes=attributes)
+    assert response.json["status"] == "rejected"
+    assert response.json["error"] == "contract_violation" and "lots" in response.json["reason"]
+    _no_trace(app_db, tenant, proposal.proposal_id)
+    assert _rejection(owner_db, event_id)[0]["reason_code"] == "contract_violation"
+
+
+def test_a_tenant_attribute_that_is_not_the_payloads_tenant_is_rejected(
+        risk_check, auth, app_db, owner_db, make_tenant, snapshot):
+    victim, other = make_tenant("risk-victim"), make_tenant("risk-other")
+    proposal = condor(victim, snapshot)
+    data, attributes = encode(proposal)
+    response, event_id = post(risk_check, auth, data=data,
+                              attributes={**attributes, "tenant_id": str(other)})
+    assert response.json["status"] == "rejected" and response.json["error"] == "contract_violation"
+    assert "does not match" in response.json["reason"]
+    _no_trace(app_db, victim, proposal.proposal_id)
+    _no_trace(app_db, other, proposal.proposal_id)
+
+
+def test_an_unknown_tenant_and_an_unknown_symbol_are_rejected(risk_check, auth, owner_db,
+                                                              make_tenant, snapshot):
+    response, _ = post(risk_check, auth, condor(uuid.uuid4(), snapshot))
+    assert (response.json["status"], response.json["error"]) == ("rejected", "unknown_tenant")
+    tenant = make_tenant("risk-no-market")
+    response, event_id = post(risk_check, auth, condor(tenant, snapshot, symbol="FINNIFTY"))
+    assert (response.json["status"], response.json["error"]) == ("rejected", "no_market_data")
+    assert "FINNIFTY" in _rejection(owner_db, event_id)[0]["reason"]
+
+
+def test_a_tripped_master_kill_blocks_with_its_reason(risk_check, auth, app_db, make_tenant,
+                                                      snapshot, signals):
+    tenant = make_tenant("risk-master")
+    with app_db.tenant(tenant) as s:  # the master row, scoped to this tenant (tests share a db)
+        s.execute("INSERT INTO kill_switches (switch, scope, scope_key, tenant_id, tripped, reason, "
+                  "actor, changed_at) VALUES ('master', 'global', '', :t, true, 'drill', "
+                  "'ops@qs', :at)", t=tenant, at=ASOF)
+    proposal = condor(tenant, snapshot)
+    response, _ = post(risk_check, auth, proposal)
+    assert response.json["status"] == "done" and response.json["approved"] is False
+    assert response.json["blocked_by"] == "master"
+    v = tenant_rows(app_db, tenant, "SELECT * FROM risk_verdicts WHERE proposal_id = :p",
+                    p=proposal.proposal_id)[0]
+    assert (v["approved"], v["blocked_by"], v["reason_code"]) == (False, "master", "master_tripped")
+    assert "drill" in v["reason"] and "ops@qs" in v["reason"]
+    assert [g["wall"] for g in v["verdicts"]] == ["master"]
+    assert tenant_rows(app_db, tenant, "SELECT count(*) AS n FROM paper_positions") == [{"n": 0}]
+    audit = tenant_rows(app_db, tenant, "SELECT action FROM audit_log WHERE subject = :p",
+                        p=str(proposal.proposal_id))
+    assert audit == [{"action": "blocked"}]
+    blocked = signals("signal.blocked")
+    assert len(blocked) == 1 and isinstance(blocked[0], SignalBlockedV1)
+    assert (blocked[0].blocked_by, blocked[0].reason_code) == ("master", "master_tripped")
+    assert signals("signal.approved") == []
+
+
+def test_a_blocked_verdict_carries_its_numbers(risk_check, auth, app_db, make_tenant, snapshot):
+    tenant = make_tenant("risk-costly")
+    # a narrow condor whose edge the costs eat: the cost wall blocks with its figures
+    proposal = condor(tenant, snapshot, short_call=25350, long_call=25400, short_put=25100,
+                      long_put=25050)
+    response, _ = post(risk_check, auth, proposal)
+    assert response.json["approved"] is False and response.json["blocked_by"] == "cost"
+    v = tenant_rows(app_db, tenant, "SELECT reason, verdicts, total_costs FROM risk_verdicts")[0]
+    assert "cost_ratio" in v["reason"] and "₹" in v["reason"]
+    cost = v["verdicts"][-1]
+    assert cost["wall"] == "cost" and cost["numbers"]["total_costs"] == pytest.approx(v["total_costs"])
+    audit = tenant_rows(app_db, tenant, "SELECT details FROM audit_log WHERE subject = :p",
+                        p=str(proposal.proposal_id))[0]["details"]
+    assert audit["blocked_by"] == "cost" and audit["numbers"]["total_costs"] > 0
+
+
+def test_a_data_trip_is_persisted_once_and_announced(risk_check, auth, app_db, make_tenant,
+                                                     snapshot, signals):
+    """A tenant whose book is over its margin limit trips its margin-utilisation switch."""
+    tenant = make_tenant("risk-trip")
+    with app_db.tenant(tenant) as s:  # an earlier approval left a big open position
+        vid = uuid.uuid4()
+        s.execute("INSERT INTO risk_verdicts (verdict_id, tenant_id, proposal_id, event_id, "
+                  "symbol, structure, approved, reason_code, reason, size_multiplier, dry_run, "
+                  "verdicts, decided_at, published_at) VALUES (:v, :t, :p, 'seed', 'NIFTY', "
+                  "'iron_condor', true, 'approved', 'seed', 1, true, '[]', :at, :at)",
+                  v=vid, t=tenant, p=uuid.uuid4(), at=ASOF)
+        s.execute("INSERT INTO paper_positions (position_id, tenant_id, verdict_id, symbol, "
+                  "structure, legs, lot_size, margin, entry_premium, opened_at) VALUES "
+                  "(:i, :t, :v, 'NIFTY', 'iron_condor', '[]', 75, 900000, 0, :at)",
+                  i=uuid.uuid4(), t=tenant, v=vid, at=ASOF)
+    first = post(risk_check, auth, condor(tenant, snapshot))[0].json
+    second = post(risk_check, auth, condor(tenant, snapshot))[0].json
+    assert first["blocked_by"] == second["blocked_by"] == "margin_utilisation"
+    assert (first["trips"], second["trips"]) == (1, 0)  # the second finds it persisted
+    switches = tenant_rows(app_db, tenant, "SELECT switch, scope, scope_key, tenant_id, tripped "
+                                           "FROM kill_switches WHERE tenant_id = :t", t=tenant)
+    assert switches == [{"switch": "margin_utilisation", "scope": "tenant",
+                         "scope_key": str(tenant), "tenant_id": tenant, "tripped": True}]
+    assert tenant_rows(app_db, tenant, "SELECT count(*) AS n FROM kill_switch_events "
+                                       "WHERE tenant_id = :t", t=tenant) == [{"n": 1}]
+    tripped = [m for m in signals("killswitch.tripped") if m.tenant_id == tenant]
+    assert [(m.switch, m.actor) for m in tripped] == [("margin_utilisation", "auto")]
+    second_reason = tenant_rows(app_db, tenant, "SELECT reason_code FROM risk_verdicts "
+                                                "ORDER BY decided_at, recorded_at")
+    assert [r["reason_code"] for r in second_reason][-1] == "margin_utilisation_tripped"
+
+
+def test_the_risk_tables_are_isolated_and_history_is_append_only(app_db, make_tenant):
+    from pg8000.exceptions import DatabaseError
+
+    a, b = make_tenant("iso-a"), make_tenant("iso-b")
+    with app_db.tenant(a) as s:
+        s.execute("INSERT INTO kill_switch_events (switch, scope, scope_key, tenant_id, tripped, "
+                  "reason, actor, occurred_at) VALUES ('strategy', 'strategy', 'x', :t, true, 'r', "
+                  "'auto', now())", t=a)
+    assert tenant_rows(app_db, b, "SELECT count(*) AS n FROM kill_switch_events "
+                                  "WHERE tenant_id = :t", t=a) == [{"n": 0}]
+    with pytest.raises(DatabaseError), app_db.tenant(b) as s:  # writing another tenant's row
+        s.execute("INSERT INTO kill_switches (switch, scope, scope_key, tenant_id, tripped, reason, "
+                  "actor, changed_at) VALUES ('strategy', 'strategy', 'x', :t, true, 'r', 'auto', "
+                  "now())", t=a)
+    with pytest.raises(DatabaseError), app_db.tenant(a) as s:
+        s.execute("UPDATE kill_switch_events SET reason = 'rewritten' WHERE tenant_id = :t", t=a)
+    with pytest.raises(DatabaseError), app_db.tenant(a) as s:
+        s.execute("UPDATE risk_verdicts SET approved = true")

@@ -1,0 +1,105 @@
+"""Scheduler → chain_poll → Postgres; decision.proposed → risk_check → verdict + audit →
+signal.* → notify, through the local cloud (three deliveries of every push)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from local.scheduler import LocalScheduler
+from shared.contracts import DecisionProposedV1, Leg, OptionType, Side, Structure
+from shared.schedules import load_schedules
+from tests.integration.test_local_cloud import REPO_SCHEDULES, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _tick(price: float) -> Decimal:
+    return (Decimal(str(round(price / 0.05))) * Decimal("0.05")).quantize(Decimal("0.05"))
+
+
+def _condor(cloud, tenant_id: uuid.UUID, snapshot_id: uuid.UUID) -> DecisionProposedV1:
+    """An iron condor around the money on the snapshot's nearest analysed expiry, at mids."""
+    from shared.rules import default_calendar
+
+    with cloud.app_db().system() as s:
+        spot = s.execute("SELECT spot FROM chain_snapshots WHERE snapshot_id = :i",
+                         i=snapshot_id).scalar()
+        expiry = s.execute("SELECT min(expiry) FROM chain_expiry_analytics WHERE snapshot_id = :i "
+                           "AND t > 0.004", i=snapshot_id).scalar()
+        quotes = {(float(k), t.strip()): (b + a) / 2 for k, t, b, a in s.execute(
+            "SELECT strike, option_type, bid, ask FROM chain_legs WHERE snapshot_id = :i AND "
+            "expiry = :e AND bid > 0 AND ask > 0", i=snapshot_id, e=expiry).rows}
+    strikes = sorted({k for k, _ in quotes})
+    atm = min(strikes, key=lambda k: abs(k - spot))
+    step = strikes[1] - strikes[0]
+    spec = ((atm + 2 * step, "CE", Side.SELL), (atm + 4 * step, "CE", Side.BUY),
+            (atm - 2 * step, "PE", Side.SELL), (atm - 4 * step, "PE", Side.BUY))
+    lot = default_calendar().lot_size("NIFTY", expiry).value
+    legs = tuple(Leg(expiry=expiry, strike=Decimal(str(k)), option_type=OptionType(t), side=side,
+                     lots=1, price=_tick(quotes[(k, t)])) for k, t, side in spec)
+    credit = float(sum(g.price if g.side is Side.SELL else -g.price for g in legs)) * lot
+    return DecisionProposedV1(
+        proposal_id=uuid.uuid4(), tenant_id=tenant_id, snapshot_id=snapshot_id, symbol="NIFTY",
+        structure=Structure.IRON_CONDOR, legs=legs, lot_size=lot, max_profit=max(credit, 0.0),
+        max_loss=2 * step * lot - credit, expected_gross_edge=0.3 * abs(credit),
+        win_probability=0.6, regime="range", proposed_at=datetime.now(UTC))
+
+
+def test_a_proposal_is_decided_audited_and_its_signal_reaches_notify(cloud):
+    owner = cloud.owner_db()
+    tenant = uuid.uuid4()
+    with owner.system() as s:
+        s.execute("SELECT provision_tenant(:t, 'cloud-risk')", t=tenant)
+    # a stored, published NIFTY snapshot: chain_poll fired by the scheduler on session time
+    jobs = [j for j in load_schedules(REPO_SCHEDULES) if j.name == "chain-poll-nifty"]
+    scheduler = LocalScheduler(jobs, cloud.urls, cloud.issuer,  # Friday 2026-11-20, 10:00 IST
+                               start=datetime(2026, 11, 20, 4, 29, 30, tzinfo=UTC))
+    try:
+        firings = scheduler.tick(datetime(2026, 11, 20, 4, 30, tzinfo=UTC))
+        assert [f.status for f in firings] == [200], [f.error for f in firings]
+    finally:
+        scheduler.close()
+    with cloud.app_db().system() as s:
+        snapshot_id = s.execute(
+            "SELECT snapshot_id FROM chain_polls WHERE run_id = :r AND status = 'published'",
+            r="chain-poll-nifty@2026-11-20T04:30:00+00:00").scalar()
+    assert snapshot_id is not None
+
+    proposal = _condor(cloud, tenant, snapshot_id)
+    event_id = cloud.publish(proposal)
+
+    def verdict():
+        with cloud.app_db().tenant(tenant) as s:
+            rows = s.execute("SELECT verdict_id, approved, blocked_by, reason, event_id, "
+                             "published_at FROM risk_verdicts WHERE proposal_id = :p",
+                             p=proposal.proposal_id).dicts()
+        return rows if rows and rows[0]["published_at"] is not None else None
+
+    rows = wait_for(verdict, timeout=30, every=0.2)
+    assert len(rows) == 1 and rows[0]["event_id"] == event_id  # three deliveries, one verdict
+    v = rows[0]
+    assert v["reason"]
+    with cloud.app_db().tenant(tenant) as s:
+        audit = s.execute("SELECT action, event_id FROM audit_log WHERE subject = :p",
+                          p=str(proposal.proposal_id)).rows
+        positions = s.execute("SELECT count(*) FROM paper_positions").scalar()
+    assert list(audit) == [("approved" if v["approved"] else "blocked", event_id)]
+    assert positions == (1 if v["approved"] else 0)
+
+    # notify got the signal by push (until issue #8 it rejects it with not_built_yet)
+    topic = "signal.approved" if v["approved"] else "signal.blocked"
+
+    def notified():
+        with owner.system() as s:
+            return s.execute(
+                "SELECT count(DISTINCT event_id) FROM rejections WHERE consumer = 'notify' "
+                "AND reason_code = 'not_built_yet' AND topic = :t "
+                "AND position(:v in convert_from(payload, 'UTF8')) > 0",
+                t=topic, v=str(v["verdict_id"])).scalar()
+
+    assert wait_for(notified, timeout=20, every=0.2) == 1  # published once
+    owner.close()
