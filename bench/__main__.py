@@ -98,13 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        print(f"{'benchmark':<40} {'median':>11} {'min':>11} {'max':>11}   (n={args.runs})")
-        for name, r in results.items():
-            extra = {k: v for k, v in r.items() if k not in ("median_s", "min_s", "max_s")}
-            note = "  " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                    for k, v in extra.items()) if extra else ""
-            print(f"{name:<40} {r['median_s']*1e3:9.3f}ms {r['min_s']*1e3:9.3f}ms "
-                  f"{r['max_s']*1e3:9.3f}ms{note}")
+        from bench.report import table
+
+        print(table(results, args.runs))
     return 0
 
 

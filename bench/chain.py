@@ -82,6 +82,7 @@ def _write_bench(done, runs: int) -> dict:
 
 
 if __name__ == "__main__":
-    for name, r in run(int(sys.argv[1]) if len(sys.argv) > 1 else 5).items():
-        extra = {k: v for k, v in r.items() if not k.endswith("_s")}
-        print(f"{name:<44} median {r['median_s'] * 1e3:7.2f} ms  min {r['min_s'] * 1e3:7.2f} ms  {extra}")
+    from bench.report import table
+
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    print(table(run(runs), runs))

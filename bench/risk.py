@@ -33,6 +33,7 @@ from datetime import timedelta
 
 import numpy as np
 
+from bench.report import table
 from shared.domain.risk import (
     CorrelationMatrix,
     ModelFreshness,
@@ -159,15 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"{'benchmark':<40} {'median':>11} {'p99':>11} {'min':>11} {'max':>11}   "
-          f"(runs={args.runs})")
-    for name, r in results.items():
-        extra = {k: v for k, v in r.items()
-                 if k not in ("median_s", "min_s", "max_s", "p99_s")}
-        note = "  " + ", ".join(f"{k}={v:.3g}" for k, v in extra.items()) if extra else ""
-        p99 = f"{r['p99_s'] * 1e3:9.3f}ms" if "p99_s" in r else f"{'-':>11}"
-        print(f"{name:<40} {r['median_s'] * 1e3:9.3f}ms {p99} "
-              f"{r['min_s'] * 1e3:9.3f}ms {r['max_s'] * 1e3:9.3f}ms{note}")
+    print(table(results, args.runs))
     row = results["risk: castle per proposal (all)"]
     verdict = "meets" if row["meets_target"] else "MISSES"
     print(f"p99 {row['p99_s'] * 1e3:.3f} ms {verdict} the target of "
