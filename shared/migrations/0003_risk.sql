@@ -48,19 +48,30 @@ CREATE TABLE kill_switch_events (
 );
 CREATE INDEX kill_switch_events_switch_time ON kill_switch_events (switch, scope, scope_key, occurred_at);
 
-CREATE FUNCTION kill_switch_events_is_append_only() RETURNS trigger
+-- One trigger function for every append-only table (it names the table it guards); the
+-- audit log moves onto it too, replacing its own copy from 0001.
+CREATE FUNCTION forbid_changes() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    RAISE EXCEPTION 'kill_switch_events is append-only: % is not allowed', TG_OP
+    RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END $$;
 
-CREATE TRIGGER kill_switch_events_no_update_delete
-    BEFORE UPDATE OR DELETE ON kill_switch_events
-    FOR EACH ROW EXECUTE FUNCTION kill_switch_events_is_append_only();
-CREATE TRIGGER kill_switch_events_no_truncate
-    BEFORE TRUNCATE ON kill_switch_events
-    FOR EACH STATEMENT EXECUTE FUNCTION kill_switch_events_is_append_only();
+DROP TRIGGER audit_log_no_update_delete ON audit_log;
+DROP TRIGGER audit_log_no_truncate ON audit_log;
+DROP FUNCTION audit_log_is_append_only();
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['audit_log', 'kill_switch_events'] LOOP
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE ON %I '
+                       'FOR EACH ROW EXECUTE FUNCTION forbid_changes()', t || '_no_update_delete', t);
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION forbid_changes()', t || '_no_truncate', t);
+    END LOOP;
+END $$;
 
 ALTER TABLE kill_switch_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE kill_switch_events FORCE ROW LEVEL SECURITY;

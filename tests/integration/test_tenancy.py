@@ -210,7 +210,7 @@ def test_triggers_ignore_a_hostile_search_path(pg, app_db, make_tenant):
         creatable = s.execute("SELECT has_schema_privilege('public', 'CREATE')").scalar()
         pinned = s.execute(
             "SELECT proname, proconfig FROM pg_proc WHERE proname IN "
-            "('tenants_dry_run_lock', 'audit_log_is_append_only') ORDER BY proname").rows
+            "('tenants_dry_run_lock', 'forbid_changes') ORDER BY proname").rows
     assert creatable is False
     assert [cfg for _, cfg in pinned] == [["search_path=pg_catalog, pg_temp"]] * 2
 
