@@ -32,7 +32,10 @@ class Principal:
 
 
 class Verifier(Protocol):
-    def verify(self, authorization: str | None) -> Principal: ...
+    def verify(self, authorization: str | None, *, allowlist: bool = True) -> Principal:
+        """The verified caller. ``allowlist=False`` accepts any verified identity (API routes
+        authorise callers themselves, per tenant); events and schedules keep the list."""
+        ...
 
 
 def _bearer(authorization: str | None) -> str:
@@ -81,7 +84,7 @@ class LocalTokenVerifier:
         self._audience = audience
         self._allowed = allowed
 
-    def verify(self, authorization: str | None) -> Principal:
+    def verify(self, authorization: str | None, *, allowlist: bool = True) -> Principal:
         import jwt  # lazy: production (google mode) never needs it
 
         token = _bearer(authorization)
@@ -96,7 +99,7 @@ class LocalTokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from None
-        return _allowed(claims, self._allowed)
+        return _allowed(claims, self._allowed if allowlist else ())
 
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
@@ -137,7 +140,7 @@ class GoogleIdTokenVerifier:
                 self._fetched_at = time.monotonic()
             return self._certs
 
-    def verify(self, authorization: str | None) -> Principal:
+    def verify(self, authorization: str | None, *, allowlist: bool = True) -> Principal:
         token = _bearer(authorization)
         from google.auth import exceptions as google_exceptions
         from google.auth import jwt as google_jwt
@@ -149,7 +152,7 @@ class GoogleIdTokenVerifier:
             raise AuthError(f"invalid Google ID token: {exc}") from None
         if claims.get("iss") not in GOOGLE_ISSUERS:
             raise AuthError(f"token issuer {claims.get('iss')!r} is not Google")
-        return _allowed(claims, self._allowed)
+        return _allowed(claims, self._allowed if allowlist else ())
 
 
 def _allowed(claims: dict, allowed: tuple[str, ...]) -> Principal:

@@ -347,7 +347,9 @@ class FunctionApp:
                 ) -> None:
         """Serve ``POST path``: the JSON body is validated as the pydantic ``command`` (400
         with the first problem otherwise) and handed, with the verified caller, to the
-        service built by ``service(runtime)``; its dict is the 200 response. Permanent
+        service built by ``service(runtime)``; its dict is the 200 response. Any verified
+        identity reaches the service (no invoker allow-list): the service must authorise
+        the caller itself (risk_check: per-tenant grants). Permanent
         errors answer with their status and reason, transient ones 503."""
         if not path.startswith("/") or path in ("/", "/run", "/health"):
             raise ValueError(f"{path!r} is not a free API path")
@@ -405,7 +407,9 @@ class FunctionApp:
             # its push endpoints carry the signed harness token in the query string.
             authorization = f"Bearer {request.args['token']}"
         try:
-            principal = rt.verifier.verify(authorization)
+            # API routes authorise each caller per tenant (the service's grants), so any
+            # verified identity may reach them; events and schedules keep the invoker list.
+            principal = rt.verifier.verify(authorization, allowlist=path not in self._api)
         except AuthError as exc:
             logger.warning("refused %s: %s", path, exc.reason, extra={"reason_code": exc.reason_code})
             return _json(exc.http_status, {"error": exc.reason_code, "reason": exc.reason})

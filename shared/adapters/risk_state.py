@@ -9,6 +9,7 @@ snapshot of the database.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from shared.adapters.db import Session
-from shared.contracts import OptionType
+from shared.contracts import KillSwitchResetV1, KillSwitchTrippedV1, Leg, OptionType
 from shared.domain.calendar import CalendarDataError, MarketCalendar
 from shared.domain.risk import (
     LegQuote,
@@ -31,6 +32,7 @@ from shared.domain.risk import (
     TenantPolicy,
     TrippedSwitch,
 )
+from shared.domain.risk.marks import mark_position
 from shared.errors import PermanentError
 
 __all__ = [
@@ -43,7 +45,10 @@ __all__ = [
     "load_portfolio",
     "load_switches",
     "load_tenant",
+    "record_switch_change",
 ]
+
+logger = logging.getLogger(__name__)
 
 IST = ZoneInfo("Asia/Kolkata")
 DEFAULT_CAPITAL = 1_000_000.0
@@ -166,26 +171,48 @@ def load_tenant(session: Session) -> TenantState:
                        dry_run_until=row["dry_run_until"], active=row["active"])
 
 
-def load_portfolio(session: Session, policy: TenantPolicy, now: datetime) -> Portfolio:
-    """The tenant's paper book: open positions (no marks yet: open MTM is 0), P&L realised
-    today (IST), and equity = capital + every realised P&L."""
+def load_portfolio(session: Session, policy: TenantPolicy, now: datetime,
+                   market_of: Callable[[str], MarketView | None] | None = None) -> Portfolio:
+    """The tenant's paper book, marked to market.
+
+    Open positions are marked against the newest published snapshot of their underlying
+    (``market_of(symbol)``; see :func:`shared.domain.risk.marks.mark_position`): mids, the
+    model price for a one-sided quote, intrinsic value for a settled leg. A position that
+    cannot be marked at all (no snapshot of its symbol) counts with open P&L 0 and is logged.
+    Today's realised P&L is taken over the IST day; equity = capital + every realised P&L +
+    open MTM, so the daily-loss, capital-floor and margin-utilisation switches see the marks.
+    Margin is the margin blocked at entry.
+    """
     open_rows = session.execute(
-        "SELECT position_id, symbol, margin, strategy, nearest_expiry, structure "
-        "FROM paper_positions WHERE status = 'open' ORDER BY opened_at").rows
-    positions = tuple(Position(position_id=str(pid), symbol=symbol, margin=float(margin),
-                               strategy=strategy, expiry=expiry, structure=structure)
-                      for pid, symbol, margin, strategy, expiry, structure in open_rows)
-    day_start = datetime.combine(now.astimezone(IST).date(), datetime.min.time(), IST)
+        "SELECT position_id, symbol, margin, strategy, nearest_expiry, structure, legs, "
+        "lot_size, entry_premium FROM paper_positions WHERE status = 'open' "
+        "ORDER BY opened_at").rows
+    today = now.astimezone(IST).date()
+    positions = []
+    for pid, symbol, margin, strategy, expiry, structure, legs, lot_size, premium in open_rows:
+        mark = mark_position(
+            tuple(Leg.model_validate(leg) for leg in (json.loads(legs) if isinstance(legs, str)
+                                                      else legs)),
+            lot_size=lot_size, entry_premium=float(premium),
+            market=market_of(symbol) if market_of else None, today=today)
+        if not mark.complete:
+            logger.warning("paper position %s marked incompletely: %s", pid, mark.reason)
+        pnl = mark.pnl if math.isfinite(mark.pnl) else 0.0
+        positions.append(Position(position_id=str(pid), symbol=symbol, margin=float(margin),
+                                  mtm_pnl=pnl, strategy=strategy, expiry=expiry,
+                                  structure=structure))
+    day_start = datetime.combine(today, datetime.min.time(), IST)
     closed = session.execute(
         "SELECT strategy, coalesce(sum(realized_pnl) FILTER (WHERE closed_at >= :d "
         "AND closed_at < :e), 0) AS today, coalesce(sum(realized_pnl), 0) AS total "
         "FROM paper_positions WHERE status = 'closed' GROUP BY strategy",
         d=day_start, e=day_start + timedelta(days=1)).rows
-    by_strategy = {strategy: float(today) for strategy, today, _ in closed}
+    by_strategy = {strategy: float(today_pnl) for strategy, today_pnl, _ in closed}
     realised_total = sum(float(total) for *_, total in closed)
-    return Portfolio(positions=positions, realized_pnl_today=sum(by_strategy.values()),
+    open_pnl = sum(p.mtm_pnl for p in positions)
+    return Portfolio(positions=tuple(positions), realized_pnl_today=sum(by_strategy.values()),
                      realized_pnl_today_by_strategy=by_strategy,
-                     equity=policy.capital + realised_total)
+                     equity=policy.capital + realised_total + open_pnl)
 
 
 def load_switches(session: Session) -> SwitchStates:
@@ -197,3 +224,43 @@ def load_switches(session: Session) -> SwitchStates:
         TrippedSwitch(switch=switch, scope=scope, scope_key=key or None, reason=reason,
                       actor=actor, at=at, tenant_id=tenant)
         for switch, scope, key, reason, actor, at, tenant in rows))
+
+
+def record_switch_change(session: Session, event: KillSwitchTrippedV1 | KillSwitchResetV1, *,
+                         source_event: str | None = None, only_auto: bool = False) -> bool:
+    """Apply one trip or reset to ``kill_switches`` and append it to ``kill_switch_events``.
+
+    Returns False, writing nothing, when the switch is already in that state (tripped by
+    someone else meanwhile, or not tripped). ``only_auto`` resets a row only while its
+    actor is ``auto``: the data's reset never undoes an operator's trip made meanwhile.
+    """
+    tripped = isinstance(event, KillSwitchTrippedV1)
+    key = event.scope_key or ""
+    reason = event.reason[:2000]
+    if tripped:
+        changed = session.execute(
+            "INSERT INTO kill_switches (switch, scope, scope_key, tenant_id, tripped, reason, "
+            "actor, changed_at) VALUES (:sw, :scope, :key, :tenant, true, :reason, :actor, :at) "
+            "ON CONFLICT (switch, scope, scope_key, tenant_key) DO UPDATE SET tripped = true, "
+            "reason = EXCLUDED.reason, actor = EXCLUDED.actor, changed_at = EXCLUDED.changed_at "
+            "WHERE NOT kill_switches.tripped RETURNING 1",
+            sw=event.switch, scope=event.scope, key=key, tenant=event.tenant_id, reason=reason,
+            actor=event.actor, at=event.at).rows
+    else:
+        changed = session.execute(
+            "UPDATE kill_switches SET tripped = false, reason = :reason, actor = :actor, "
+            "changed_at = :at WHERE switch = :sw AND scope = :scope AND scope_key = :key "
+            "AND tenant_key = :tkey AND tripped AND (NOT :only_auto OR actor = 'auto') "
+            "RETURNING 1",
+            sw=event.switch, scope=event.scope, key=key,
+            tkey=str(event.tenant_id) if event.tenant_id else "", reason=reason,
+            actor=event.actor, at=event.at, only_auto=only_auto).rows
+    if not changed:
+        return False
+    session.execute(
+        "INSERT INTO kill_switch_events (switch, scope, scope_key, tenant_id, tripped, reason, "
+        "actor, source_event, occurred_at) VALUES (:sw, :scope, :key, :tenant, :tripped, "
+        ":reason, :actor, :src, :at)",
+        sw=event.switch, scope=event.scope, key=key, tenant=event.tenant_id, tripped=tripped,
+        reason=reason, actor=event.actor, src=source_event, at=event.at)
+    return True

@@ -328,6 +328,10 @@ def test_a_data_trip_is_persisted_once_and_announced(risk_check, auth, app_db, m
                                                      snapshot, signals):
     """A tenant whose book is over its margin limit trips its margin-utilisation switch."""
     tenant = make_tenant("risk-trip")
+    seed = condor(tenant, snapshot)
+    legs = json.dumps([leg.model_dump(mode="json") for leg in seed.legs])
+    credit = sum(float(leg.price) * leg.lots * seed.lot_size * (1 if leg.side == "sell" else -1)
+                 for leg in seed.legs)
     with app_db.tenant(tenant) as s:  # an earlier approval left a big open position
         vid = uuid.uuid4()
         s.execute("INSERT INTO risk_verdicts (verdict_id, tenant_id, proposal_id, event_id, "
@@ -337,8 +341,9 @@ def test_a_data_trip_is_persisted_once_and_announced(risk_check, auth, app_db, m
                   v=vid, t=tenant, p=uuid.uuid4(), at=ASOF)
         s.execute("INSERT INTO paper_positions (position_id, tenant_id, verdict_id, symbol, "
                   "structure, legs, lot_size, margin, entry_premium, opened_at) VALUES "
-                  "(:i, :t, :v, 'NIFTY', 'iron_condor', '[]', 75, 900000, 0, :at)",
-                  i=uuid.uuid4(), t=tenant, v=vid, at=ASOF)
+                  "(:i, :t, :v, 'NIFTY', 'iron_condor', CAST(:legs AS jsonb), :lot, 900000, "
+                  ":credit, :at)", i=uuid.uuid4(), t=tenant, v=vid, legs=legs,
+                  lot=seed.lot_size, credit=credit, at=ASOF)
     first = post(risk_check, auth, condor(tenant, snapshot))[0].json
     second = post(risk_check, auth, condor(tenant, snapshot))[0].json
     assert first["blocked_by"] == second["blocked_by"] == "margin_utilisation"

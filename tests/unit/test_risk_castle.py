@@ -39,6 +39,7 @@ from shared.domain.risk import (
     Wall,
     default_walls,
 )
+from shared.domain.risk.castle import sized_lots
 from shared.domain.risk.synthetic import (
     NOW,
     TENANT,
@@ -167,6 +168,17 @@ def test_a_news_reduction_sizes_the_walls_after_the_gate(market, costs, castle):
     assert policy.numbers["exposure"] == pytest.approx(0.75 * policy_full.numbers["exposure"])
     assert v.net_ev == pytest.approx(0.75 * full.net_ev)
     assert "size x0.75 (news x0.75)" in v.reason
+
+
+def test_a_reduction_trades_whole_copies_of_the_structure(market, castle):
+    event = NewsItem("e1", "US CPI", NOW + timedelta(minutes=20), 60, "reduce_50")
+    v = castle.evaluate(context(condor(market, lots=1, edge=8_000.0), market,
+                                capital=5_000_000, news=NewsState((event,))))
+    assert not v.approved and v.blocked_by == "news"
+    assert v.reason_code == "news_reduce_below_one_lot"
+    three = castle.evaluate(context(condor(market, lots=3, edge=8_000.0), market,
+                                    capital=5_000_000, news=NewsState((event,))))
+    assert three.approved and sized_lots(condor(market, lots=3), 0.5) == (1, 1, 1, 1)
 
 
 def test_a_news_blackout_blocks(market, castle):

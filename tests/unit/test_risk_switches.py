@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from shared.contracts import KillSwitchTrippedV1
+from shared.domain.calendar import IST
 from shared.domain.risk import (
     CapitalFloorSwitch,
     CorrelationClusterSwitch,
@@ -165,7 +166,8 @@ def test_a_never_trained_model_is_stale(ctx):
 
 
 def test_a_model_row_applies_only_to_proposals_using_that_model(ctx):
-    row = TrippedSwitch("model_staleness", "model", "regime", reason="operator")
+    row = TrippedSwitch("model_staleness", "model", "regime", reason="retrain failing",
+                        actor="ops@desk.example")
     assert ModelStalenessSwitch().check(replace(ctx, models=(model(1),),
                                                 switches=rows(row))).blocked
     assert not ModelStalenessSwitch().check(replace(ctx, models=(model(1, name="vol"),),
@@ -301,3 +303,74 @@ def test_a_trip_becomes_a_killswitch_event(ctx):
     assert (event.switch, event.scope, event.scope_key, event.actor) == (
         "stale_data", "symbol", "NIFTY", "auto")
     assert event.reason == trip.reason
+
+
+# ------------------------------------------------------------------------ reset policy
+
+
+def test_fresh_data_resets_an_automatic_stale_data_trip(ctx):
+    row = TrippedSwitch("stale_data", "symbol", "NIFTY", reason="old", actor="auto",
+                        at=NOW - timedelta(minutes=5))
+    evaluation = StaleDataSwitch().evaluate(replace(later(ctx, 10), switches=rows(row)))
+    assert not evaluation.verdict.blocked and evaluation.trips == ()
+    (reset,) = evaluation.resets
+    assert (reset.switch, reset.scope, reset.scope_key, reset.tenant_id) == \
+        ("stale_data", "symbol", "NIFTY", None)
+    assert reset.reason.startswith("cleared: snapshot_age 10s <= 60s")
+    event = reset.to_event(NOW)
+    assert event.topic == "killswitch.reset" and event.actor == "auto"
+
+
+def test_still_stale_data_keeps_the_trip_and_reports_nothing_new(ctx):
+    row = TrippedSwitch("stale_data", "symbol", "NIFTY", reason="old", actor="auto")
+    evaluation = StaleDataSwitch().evaluate(replace(later(ctx, 90), switches=rows(row)))
+    assert evaluation.verdict.blocked and evaluation.verdict.reason_code == "stale_data_tripped"
+    assert evaluation.trips == () and evaluation.resets == ()
+
+
+def test_data_never_resets_an_operators_trip(ctx):
+    row = TrippedSwitch("stale_data", "symbol", "NIFTY", reason="feed is wrong",
+                        actor="ops@desk.example")
+    evaluation = StaleDataSwitch().evaluate(replace(later(ctx, 10), switches=rows(row)))
+    assert evaluation.verdict.blocked and evaluation.resets == ()
+
+
+def test_the_capital_floor_waits_for_an_operator_even_when_equity_recovers(ctx):
+    row = TrippedSwitch("capital_floor", "tenant", str(TENANT), reason="low", actor="auto",
+                        tenant_id=TENANT)
+    evaluation = CapitalFloorSwitch().evaluate(replace(ctx, switches=rows(row)))
+    assert evaluation.verdict.blocked and evaluation.resets == ()
+
+
+def test_a_daily_loss_trip_resets_in_the_next_ist_session(ctx):
+    # tripped at 15:00 IST the day before; today the book has lost nothing
+    yesterday = NOW.astimezone(IST).replace(hour=15, minute=0) - timedelta(days=1)
+    row = TrippedSwitch("daily_loss", "tenant", str(TENANT), reason="lost", actor="auto",
+                        at=yesterday, tenant_id=TENANT)
+    next_day = DailyLossSwitch().evaluate(replace(ctx, switches=rows(row)))
+    assert not next_day.verdict.blocked
+    (reset,) = next_day.resets
+    assert reset.reason.startswith("new session ")
+    same_day = replace(row, at=NOW - timedelta(minutes=1))
+    evaluation = DailyLossSwitch().evaluate(replace(ctx, switches=rows(same_day)))
+    assert evaluation.verdict.blocked and evaluation.resets == ()
+
+
+def test_a_new_session_does_not_reset_a_loss_the_data_still_shows(ctx):
+    row = TrippedSwitch("daily_loss", "tenant", str(TENANT), reason="lost", actor="auto",
+                        at=NOW - timedelta(days=1), tenant_id=TENANT)
+    losing = book(Position("p", "NIFTY", 10_000.0, mtm_pnl=-50_000.0))
+    evaluation = DailyLossSwitch().evaluate(replace(ctx, switches=rows(row), portfolio=losing))
+    assert evaluation.verdict.blocked and evaluation.resets == () and evaluation.trips == ()
+
+
+def test_the_castle_reports_resets_with_an_approved_verdict(ctx):
+    from shared.domain.risk import RiskCastle
+    from shared.domain.risk.synthetic import FlatCostModel
+
+    row = TrippedSwitch("margin_utilisation", "tenant", str(TENANT), reason="high",
+                        actor="auto", tenant_id=TENANT)
+    verdict = RiskCastle.default(FlatCostModel()).evaluate(replace(ctx, switches=rows(row)))
+    assert verdict.approved, verdict.explain()
+    assert [r.switch for r in verdict.resets] == ["margin_utilisation"]
+    assert verdict.reset_events(NOW)[0].scope_key == str(TENANT)

@@ -18,6 +18,7 @@ sequence given to :class:`RiskCastle`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from uuid import UUID
 
 from shared.contracts import (
     DecisionProposedV1,
+    KillSwitchResetV1,
     KillSwitchTrippedV1,
     SignalApprovedV1,
     SignalBlockedV1,
@@ -33,11 +35,17 @@ from shared.contracts import (
 from shared.domain.risk.base import Gate, money
 from shared.domain.risk.context import RiskContext
 from shared.domain.risk.ports import CostModel
-from shared.domain.risk.switches import FORCED_PAPER, SwitchTrip, default_switches
+from shared.domain.risk.switches import FORCED_PAPER, SwitchReset, SwitchTrip, default_switches
 from shared.domain.risk.validation import validate_proposal
 from shared.domain.risk.walls import default_walls
 
-__all__ = ["CastleVerdict", "RiskCastle"]
+__all__ = ["CastleVerdict", "RiskCastle", "sized_lots"]
+
+
+def sized_lots(proposal: DecisionProposedV1, size_multiplier: float) -> tuple[int, ...]:
+    """Whole lots per leg at ``size_multiplier``: what a reduced approval trades. (The news
+    gate only reduces by whole copies of the structure, so these keep the legs' ratios.)"""
+    return tuple(math.floor(leg.lots * size_multiplier + 1e-9) for leg in proposal.legs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,9 @@ class CastleVerdict:
     trips
         Kill-switch trips the current data calls for and that are not yet persisted: the
         service persists them and publishes ``killswitch.tripped`` (also when blocked).
+    resets
+        Persisted automatic trips the current data resets (they did not block): the service
+        persists the resets and publishes ``killswitch.reset``.
     dry_run
         The tenant is inside its paper-only lock.
     live
@@ -77,6 +88,7 @@ class CastleVerdict:
     trips: tuple[SwitchTrip, ...]
     dry_run: bool
     live: bool
+    resets: tuple[SwitchReset, ...] = ()
 
     def explain(self) -> str:
         """One line, e.g. ``blocked by cost: cost_ratio 0.52 > 0.40``."""
@@ -101,6 +113,10 @@ class CastleVerdict:
     def trip_events(self, at: datetime) -> tuple[KillSwitchTrippedV1, ...]:
         """The ``killswitch.tripped`` messages for :attr:`trips`."""
         return tuple(t.to_event(at) for t in self.trips)
+
+    def reset_events(self, at: datetime) -> tuple[KillSwitchResetV1, ...]:
+        """The ``killswitch.reset`` messages for :attr:`resets`."""
+        return tuple(r.to_event(at) for r in self.resets)
 
 
 class RiskCastle:
@@ -138,13 +154,16 @@ class RiskCastle:
         validate_proposal(ctx)
         verdicts: list[WallVerdict] = []
         trips: list[SwitchTrip] = []
+        resets: list[SwitchReset] = []
         blocking: WallVerdict | None = None
         forced_paper = False
         for switch in self.switches:
             evaluate = getattr(switch, "evaluate", None)
             if evaluate is not None:
-                verdict, new = evaluate(ctx)
-                trips.extend(new)
+                evaluation = evaluate(ctx)
+                verdict = evaluation.verdict
+                trips.extend(evaluation.trips)
+                resets.extend(evaluation.resets)
             elif blocking is None:
                 verdict = switch.check(ctx)
             else:
@@ -179,7 +198,7 @@ class RiskCastle:
                                  blocked_by=blocking.wall, reason_code=blocking.reason_code,
                                  reason=blocking.reason, size_multiplier=sized.size_multiplier,
                                  net_ev=net_ev, total_costs=total_costs, trips=tuple(trips),
-                                 dry_run=ctx.dry_run, live=live)
+                                 dry_run=ctx.dry_run, live=live, resets=tuple(resets))
         m = sized.size_multiplier
         parts = [f"approved after {len(verdicts)} checks"]
         if reductions:
@@ -191,4 +210,4 @@ class RiskCastle:
                              reason_code="approved_reduced" if reductions else "approved",
                              reason="; ".join(parts), size_multiplier=m, net_ev=net_ev,
                              total_costs=total_costs, trips=tuple(trips), dry_run=ctx.dry_run,
-                             live=live)
+                             live=live, resets=tuple(resets))

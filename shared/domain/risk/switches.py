@@ -9,35 +9,48 @@ A kill switch blocks a proposal when
   reported as a :class:`SwitchTrip` (unless the same trip is already persisted) so that the
   service persists it and publishes ``killswitch.tripped``.
 
-Persisted trips stay until reset (by an operator, or by the service's reset policy); the
-domain never resets one. A persisted row applies when its tenant (if any) is the
-proposal's and its scope matches: ``global`` always; ``tenant`` the tenant id; ``strategy``
+Persisted trips stay until reset. An operator may reset any trip. A trip the data made
+(actor ``auto``) is also reset by the data, as each switch's :class:`ResetPolicy` says:
+``when_clear`` (the data no longer calls for it: a fresh snapshot, margin back under the
+limit), ``next_session`` (a new IST trading day: the daily-loss limits), or ``operator``
+(only a person: the capital floor, and every operator-only switch). Such a reset is
+reported as a :class:`SwitchReset`; the service persists it and publishes
+``killswitch.reset``. An operator's trip is never reset by data.
+
+A persisted row applies when its tenant (if any) is the proposal's and its scope matches: ``global`` always; ``tenant`` the tenant id; ``strategy``
 the strategy; ``symbol`` the underlying; ``source`` the market-data source / broker;
 ``exchange`` the exchange; ``model`` one of the models in use. A row without a
 ``scope_key`` applies to every instance of its scope, and a row with an unknown scope
 applies to everything (fail closed). Symbols, sources and exchanges compare
 case-insensitively.
 
-======================  ========  =================================================  ========
-switch                  scope     trips from data when                               operator
-======================  ========  =================================================  ========
-``master``              global    never (operator only)                              yes
-``exchange``            exchange  never (operator only)                              yes
-``source``              source    never (operator only: broker / feed outage)        yes
-``symbol``              symbol    never (operator only: halt, circuit)                yes
-``stale_data``          symbol    market open and ``now - asof > 60 s``              yes
-``model_staleness``     model     ``now - last_trained > 2 x cadence`` (or never)    yes
-``dry_run_lock``        tenant    a live order inside the 14-day paper lock blocks   no
-                                  (or is forced to paper); never persisted here
-``capital_floor``       tenant    ``equity < capital_floor_pct * capital``           yes
-``daily_loss``          tenant    ``-(realised today + open MTM) >=``                yes
+======================  ========  =========================================  ============
+switch                  scope     trips from data when                       data resets
+======================  ========  =========================================  ============
+``master``              global    never (operator only)                      never
+``exchange``            exchange  never (operator only)                      never
+``source``              source    never (operator only: broker/feed outage)  never
+``symbol``              symbol    never (operator only: halt, circuit)       never
+``stale_data``          symbol    market open and ``now - asof > 60 s``      when clear
+``model_staleness``     model     ``now - last_trained > 2 x cadence``       when clear
+                                  (or never trained)
+``dry_run_lock``        tenant    a live order inside the 14-day paper lock  (not
+                                  blocks (or is forced to paper); never      persisted)
+                                  persisted here
+``capital_floor``       tenant    ``equity < capital_floor_pct * capital``   never
+``daily_loss``          tenant    ``-(realised today + open MTM) >=``        next session
                                   ``daily_loss_limit_pct * capital``
-``strategy``            strategy  the strategy's loss today >=                       yes
+``strategy``            strategy  the strategy's loss today >=               next session
                                   ``strategy_daily_loss_pct * capital``
-``margin_utilisation``  tenant    ``used_margin / equity > max_margin_utilisation``  yes
-``correlation_cluster`` tenant    distinct underlyings linked by ``rho > 0.7`` hold  yes
-                                  more than ``max_cluster_exposure_pct * capital``
-======================  ========  =================================================  ========
+``margin_utilisation``  tenant    ``used_margin / equity >``                 when clear
+                                  ``max_margin_utilisation``
+``correlation_cluster`` tenant    distinct underlyings linked by             when clear
+                                  ``rho > 0.7`` hold more than
+                                  ``max_cluster_exposure_pct * capital``
+======================  ========  =========================================  ============
+
+An operator can trip and reset every switch but the dry-run lock, which belongs to the
+database.
 """
 
 from __future__ import annotations
@@ -45,11 +58,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar
 from uuid import UUID
 
-from shared.contracts import KillSwitchTrippedV1, WallVerdict
+from shared.contracts import KillSwitchResetV1, KillSwitchTrippedV1, WallVerdict
+from shared.domain.calendar import IST
 from shared.domain.risk.base import clean_numbers, money
 from shared.domain.risk.context import RiskContext
 from shared.domain.risk.inputs import Scope, TrippedSwitch
@@ -66,14 +81,20 @@ __all__ = [
     "MasterKill",
     "ModelStalenessSwitch",
     "Reading",
+    "ResetPolicy",
     "SourceSwitch",
     "StaleDataSwitch",
     "StrategySwitch",
+    "SwitchEvaluation",
+    "SwitchReset",
     "SwitchTrip",
     "SymbolSwitch",
     "default_switches",
     "row_applies",
 ]
+
+AUTO = "auto"
+"""The actor of a trip or reset made by data (not by a person)."""
 
 FORCED_PAPER = "dry_run_forced_paper"
 """Reason code of a passing dry-run verdict that turned a live order into a paper one."""
@@ -101,6 +122,41 @@ class SwitchTrip:
 
 
 @dataclass(frozen=True, slots=True)
+class SwitchReset:
+    """A persisted automatic trip the data no longer calls for: the service resets it."""
+
+    switch: str
+    scope: str
+    scope_key: str | None
+    reason: str
+    tenant_id: UUID | None = None
+
+    def to_event(self, at: datetime, actor: str = AUTO) -> KillSwitchResetV1:
+        """The ``killswitch.reset`` message for this reset."""
+        return KillSwitchResetV1(switch=self.switch, scope=self.scope,
+                                 scope_key=self.scope_key, tenant_id=self.tenant_id,
+                                 reason=self.reason, actor=actor, at=at)
+
+
+class ResetPolicy(StrEnum):
+    """When data resets a switch's automatic trip (see the module docstring)."""
+
+    OPERATOR = "operator"
+    WHEN_CLEAR = "when_clear"
+    NEXT_SESSION = "next_session"
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchEvaluation:
+    """One switch on one proposal: its verdict, the trips the data calls for that are not
+    yet persisted, and the persisted automatic trips the data now resets."""
+
+    verdict: WallVerdict
+    trips: tuple[SwitchTrip, ...] = ()
+    resets: tuple[SwitchReset, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     """What a switch's data says: trips to report, or a block that is not persisted (the
     dry-run lock), or a passing code and reason; ``numbers`` explain either way."""
@@ -115,6 +171,12 @@ class Reading:
 
 def _same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a.casefold() == b.casefold()
+
+
+def _same_row(a: TrippedSwitch | SwitchReset | SwitchTrip,
+              b: TrippedSwitch | SwitchReset | SwitchTrip) -> bool:
+    return (a.switch, a.scope, a.scope_key or None, a.tenant_id) == \
+        (b.switch, b.scope, b.scope_key or None, b.tenant_id)
 
 
 def row_applies(row: TrippedSwitch, ctx: RiskContext) -> bool:
@@ -146,20 +208,25 @@ class KillSwitch:
 
     name: ClassVar[str] = "switch"
     scope: ClassVar[Scope] = Scope.GLOBAL
+    reset_policy: ClassVar[ResetPolicy] = ResetPolicy.OPERATOR
 
     def read(self, ctx: RiskContext) -> Reading:
         """What the current data says (default: nothing; an operator-only switch)."""
         return Reading(code=f"{self.name}_ok", reason="not tripped")
 
-    def evaluate(self, ctx: RiskContext) -> tuple[WallVerdict, tuple[SwitchTrip, ...]]:
-        """The verdict, and the trips the data calls for that are not yet persisted."""
+    def evaluate(self, ctx: RiskContext) -> SwitchEvaluation:
+        """The verdict, the trips the data calls for that are not yet persisted, and the
+        automatic trips the data resets (which then no longer block)."""
         rows = [r for r in ctx.switches.for_switch(self.name) if row_applies(r, ctx)]
         reading = self.read(ctx)
+        resets = tuple(self._reset(r, reading, ctx) for r in rows)
+        holding = [r for r, reset in zip(rows, resets, strict=True) if reset is None]
+        cleared = tuple(r for r in resets if r is not None)
         new = tuple(t for t in reading.trips
                     if not ctx.switches.has(t.switch, t.scope, t.scope_key, t.tenant_id))
         nums = clean_numbers(dict(reading.numbers))
-        if rows:
-            r = rows[0]
+        if holding:
+            r = holding[0]
             where = r.scope if r.scope_key is None else f"{r.scope}={r.scope_key}"
             when = f" at {r.at.isoformat(timespec='seconds')}" if r.at else ""
             verdict = WallVerdict(wall=self.name, blocked=True, reason_code=f"{self.name}_tripped",
@@ -175,14 +242,30 @@ class KillSwitch:
             verdict = WallVerdict(wall=self.name, blocked=False,
                                   reason_code=reading.code or f"{self.name}_ok",
                                   reason=reading.reason or "not tripped", numbers=nums)
-        return verdict, new
+        return SwitchEvaluation(verdict=verdict, trips=new, resets=cleared)
+
+    def _reset(self, row: TrippedSwitch, reading: Reading, ctx: RiskContext
+               ) -> SwitchReset | None:
+        """The reset of a persisted row this switch's policy calls for now, or None. Data
+        never resets an operator's trip, nor a row it would trip again at once."""
+        if row.actor != AUTO or self.reset_policy is ResetPolicy.OPERATOR \
+                or any(_same_row(row, t) for t in reading.trips):
+            return None
+        if self.reset_policy is ResetPolicy.WHEN_CLEAR:
+            why = f"cleared: {reading.reason or 'the data no longer calls for it'}"
+        else:  # NEXT_SESSION
+            if row.at is None or row.at.astimezone(IST).date() >= ctx.now.astimezone(IST).date():
+                return None
+            why = (f"new session {ctx.now.astimezone(IST).date().isoformat()} "
+                   f"(tripped {row.at.astimezone(IST).date().isoformat()})")
+        return SwitchReset(self.name, row.scope, row.scope_key, why, row.tenant_id)
 
     def check(self, ctx: RiskContext) -> WallVerdict:
-        return self.evaluate(ctx)[0]
+        return self.evaluate(ctx).verdict
 
     def detect(self, ctx: RiskContext) -> tuple[SwitchTrip, ...]:
         """Trips the data calls for, not yet persisted."""
-        return self.evaluate(ctx)[1]
+        return self.evaluate(ctx).trips
 
     def _trip(self, key: str | None, reason: str, tenant_id: UUID | None = None,
               **numbers: float) -> SwitchTrip:
@@ -229,6 +312,7 @@ class StaleDataSwitch(KillSwitch):
 
     name = "stale_data"
     scope = Scope.SYMBOL
+    reset_policy = ResetPolicy.WHEN_CLEAR
 
     def __init__(self, max_age: timedelta = timedelta(seconds=60)) -> None:
         self.max_age = max_age
@@ -257,6 +341,7 @@ class ModelStalenessSwitch(KillSwitch):
 
     name = "model_staleness"
     scope = Scope.MODEL
+    reset_policy = ResetPolicy.WHEN_CLEAR
 
     def __init__(self, multiple: float = 2.0) -> None:
         self.multiple = multiple
@@ -340,6 +425,7 @@ class DailyLossSwitch(KillSwitch):
 
     name = "daily_loss"
     scope = Scope.TENANT
+    reset_policy = ResetPolicy.NEXT_SESSION
 
     def read(self, ctx: RiskContext) -> Reading:
         pol, book = ctx.policy, ctx.portfolio
@@ -363,6 +449,7 @@ class StrategySwitch(KillSwitch):
 
     name = "strategy"
     scope = Scope.STRATEGY
+    reset_policy = ResetPolicy.NEXT_SESSION
 
     def read(self, ctx: RiskContext) -> Reading:
         pol, book = ctx.policy, ctx.portfolio
@@ -386,6 +473,7 @@ class MarginUtilisationSwitch(KillSwitch):
 
     name = "margin_utilisation"
     scope = Scope.TENANT
+    reset_policy = ResetPolicy.WHEN_CLEAR
 
     def read(self, ctx: RiskContext) -> Reading:
         used, equity = ctx.portfolio.used_margin, ctx.equity
@@ -414,6 +502,7 @@ class CorrelationClusterSwitch(KillSwitch):
 
     name = "correlation_cluster"
     scope = Scope.TENANT
+    reset_policy = ResetPolicy.WHEN_CLEAR
 
     def __init__(self, threshold: float = 0.7) -> None:
         self.threshold = threshold
