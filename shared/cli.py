@@ -2,6 +2,8 @@
 
     qs db migrate [--url URL]      apply pending migrations as the owner role
     qs tenants add NAME [--url URL]   provision a tenant (paper-only for 14 days)
+    qs principals grant EMAIL [--tenant ID] [--role trader|operator]
+                                   let an identity call risk_check's API
     qs chain analyze FILE [--source nse|upstox|auto] [--asof T]   full-chain analytics as JSON
     qs costs quote --date D --instrument option|future --side buy|sell --price P --qty Q
                    [--exercise --intrinsic X] [--plan standard]   dated Indian charges as JSON
@@ -46,6 +48,51 @@ def _tenants_add(args: argparse.Namespace) -> int:
         until = s.execute("SELECT provision_tenant(:t, :n, :p)", t=tenant_id, n=args.name,
                           p=args.plan).scalar()
     print(json.dumps({"tenant_id": str(tenant_id), "name": args.name, "dry_run_until": until.isoformat()}))
+    return 0
+
+
+def _owner_db(args: argparse.Namespace):  # noqa: ANN202 - Database, imported lazily
+    from shared.adapters.db import Database, DirectConnector, parse_database_url
+
+    return Database(DirectConnector(parse_database_url(_owner_url(args))))
+
+
+def _tenant_arg(text: str | None) -> uuid.UUID | None:
+    if text in (None, "", "platform"):
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise SystemExit(f"qs: --tenant must be a tenant id or 'platform', got {text!r}") from None
+
+
+def _principals(args: argparse.Namespace) -> int:
+    from shared.adapters import principals
+
+    tenant = _tenant_arg(getattr(args, "tenant", None))
+    if args.action == "grant" and tenant is None and args.role != "operator":
+        raise SystemExit("qs: a platform grant (no --tenant) must be --role operator")
+    db = _owner_db(args)
+    try:
+        with db.system() as s:
+            if args.action == "grant":
+                if tenant is not None and not s.execute(
+                        "SELECT 1 FROM tenants WHERE tenant_id = :t", t=tenant).rows:
+                    raise SystemExit(f"qs: no tenant {tenant}")
+                principals.grant(s, args.email, tenant, args.role)
+                out: object = {"granted": args.role, "email": args.email.lower(),
+                               "tenant_id": str(tenant) if tenant else "platform"}
+            elif args.action == "revoke":
+                out = {"revoked": principals.revoke(s, args.email, tenant),
+                       "email": args.email.lower(),
+                       "tenant_id": str(tenant) if tenant else "platform"}
+            else:
+                out = [{**row, "tenant_id": str(row["tenant_id"]) if row["tenant_id"]
+                        else "platform", "granted_at": row["granted_at"].isoformat()}
+                       for row in principals.list_grants(s)]
+    finally:
+        db.close()
+    print(json.dumps(out, indent=None if args.action != "list" else 2))
     return 0
 
 
@@ -179,6 +226,26 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--plan", default="standard", help="brokerage/limits plan (default: standard)")
     add.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
     add.set_defaults(func=_tenants_add)
+
+    principals = sub.add_parser(
+        "principals", help="who may call risk_check's API (/check, /killswitch)",
+        description="Grants of verified identities (Google accounts or service accounts): "
+                    "'trader' checks trade ideas for a tenant; 'operator' also trips and "
+                    "resets its kill switches; an operator without --tenant is a platform "
+                    "operator (any tenant, global switches).").add_subparsers(
+        dest="action", required=True)
+    for name, text in (("grant", "give an identity a role"), ("revoke", "remove a grant")):
+        p = principals.add_parser(name, help=text)
+        p.add_argument("email", help="the caller's verified email")
+        p.add_argument("--tenant", help="tenant id (omit, or 'platform', for the platform)")
+        if name == "grant":
+            p.add_argument("--role", choices=("trader", "operator"), default="trader",
+                           help="default: trader")
+        p.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
+        p.set_defaults(func=_principals)
+    listing = principals.add_parser("list", help="every grant, as JSON")
+    listing.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
+    listing.set_defaults(func=_principals)
 
     chain = sub.add_parser("chain", help="option-chain analytics").add_subparsers(
         dest="action", required=True)

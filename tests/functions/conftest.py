@@ -117,3 +117,8 @@ def gcs(tmp_path_factory):
     yield emulator, client
     mp.undo()
     emulator.stop()
+
+
+# The risk_check fixtures (a stored NIFTY chain, a client with a fixed clock, signal pulls)
+# are shared by its event and API tests.
+from tests.functions.risk_support import risk_check, signals, snapshot  # noqa: E402, F401

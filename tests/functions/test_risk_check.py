@@ -3,141 +3,21 @@ on a real (replayed) NIFTY chain stored the way chain_poll stores it."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
-from datetime import date, datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
-from google.api_core.exceptions import AlreadyExists
 
 from shared.contracts import (
-    DecisionProposedV1,
-    Leg,
-    OptionType,
-    Side,
     SignalApprovedV1,
     SignalBlockedV1,
-    Structure,
-    decode,
     encode,
 )
-from tests.functions.conftest import PROJECT, cloudevent, pull_dead_letters
+from tests.functions.conftest import cloudevent, pull_dead_letters
+from tests.functions.risk_support import ASOF, NOW, condor, post, tenant_rows
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-NIFTY_2025 = ROOT / "tests" / "fixtures" / "chains" / "nse_oc_NIFTY_2025-07-16_ethanelliott50_trim.json"
-IST = ZoneInfo("Asia/Kolkata")
-# The stored snapshot's time, later than any snapshot other tests store, so it is the
-# newest published NIFTY snapshot; the decision is made 20 s after it, in market hours.
-ASOF = datetime(2025, 7, 17, 10, 0, tzinfo=IST)
-NOW = ASOF + timedelta(seconds=20)
-EXPIRY = date(2025, 7, 24)
-
-
-@pytest.fixture(scope="module")
-def snapshot(pg):
-    """The replayed chain, analysed and stored like chain_poll does, and published."""
-    from shared.adapters.db import Database, DirectConnector
-    from shared.adapters.providers import parse_payload
-    from shared.rules import default_calendar, risk_free_rate
-    from shared.services.chain_poll import analyse_snapshot, store_snapshot
-
-    raw = NIFTY_2025.read_text().replace("16-Jul-2025 15:30:00", "17-Jul-2025 10:00:00")
-    done = analyse_snapshot(parse_payload(raw.encode(), symbol="NIFTY"), default_calendar(),
-                            risk_free_rate)
-    assert done.snapshot.asof == ASOF and not done.analytics.bad
-    snapshot_id = uuid.uuid4()
-    run_id = f"risk-check-test@{snapshot_id}"
-    db = Database(DirectConnector(pg.app))
-    with db.system() as s:
-        s.execute("INSERT INTO chain_polls (run_id, symbol, source, status, snapshot_id, asof, "
-                  "polled_at) VALUES (:r, 'NIFTY', :src, 'published', :i, :a, :a)",
-                  r=run_id, src=done.snapshot.source, i=snapshot_id, a=ASOF)
-        store_snapshot(s, snapshot_id, run_id, done, "0" * 64, "gs://test/raw.json.gz")
-        s.execute("UPDATE chain_snapshots SET published_at = now() WHERE snapshot_id = :i",
-                  i=snapshot_id)
-        mids = {(e, float(k), t): (b + a) / 2 for e, k, t, b, a in s.execute(
-            "SELECT expiry, strike, option_type, bid, ask FROM chain_legs WHERE snapshot_id = :i "
-            "AND bid IS NOT NULL AND ask IS NOT NULL",
-            i=snapshot_id).rows}
-    db.close()
-    return snapshot_id, mids
-
-
-def mid(mids, strike: int, option_type: str) -> Decimal:
-    value = mids[(EXPIRY, float(strike), option_type)]
-    return (Decimal(str(round(value / 0.05))) * Decimal("0.05")).quantize(Decimal("0.05"))
-
-
-def condor(tenant_id, snapshot, *, short_call=25300, long_call=25400, short_put=25150,
-           long_put=25050, lots=1, **over) -> DecisionProposedV1:
-    """An iron condor on legs of the stored chain, priced at the chain's mids."""
-    snapshot_id, mids = snapshot
-    spec = ((short_call, "CE", Side.SELL), (long_call, "CE", Side.BUY),
-            (short_put, "PE", Side.SELL), (long_put, "PE", Side.BUY))
-    legs = tuple(Leg(expiry=EXPIRY, strike=Decimal(k), option_type=OptionType(t), side=side,
-                     lots=lots, price=mid(mids, k, t) if (EXPIRY, float(k), t) in mids else
-                     Decimal("10")) for k, t, side in spec)
-    credit = float(sum(leg.price if leg.side is Side.SELL else -leg.price for leg in legs)) * 75 * lots
-    width = float(max(long_call - short_call, short_put - long_put)) * 75 * lots
-    base = dict(proposal_id=uuid.uuid4(), tenant_id=tenant_id, snapshot_id=snapshot_id,
-                symbol="NIFTY", structure=Structure.IRON_CONDOR, legs=legs, lot_size=75,
-                max_profit=credit, max_loss=width - credit, expected_gross_edge=0.3 * credit,
-                win_probability=0.65, regime="range", explanation={"strategy": "test_condor"},
-                proposed_at=ASOF)
-    base.update(over)
-    return DecisionProposedV1(**base)
-
-
-@pytest.fixture
-def risk_check(client_for, monkeypatch, snapshot):
-    from shared.runtime import Runtime
-
-    monkeypatch.setattr(Runtime, "now", lambda self: NOW)  # the decision clock
-    return client_for("functions/risk_check")
-
-
-@pytest.fixture
-def signals(pubsub):
-    """A pull subscription on each of signal.approved, signal.blocked, killswitch.tripped."""
-    from google.cloud import pubsub_v1
-
-    _, subscriber = pubsub
-    publisher = pubsub_v1.PublisherClient()
-    subs = {}
-    for topic in ("signal.approved", "signal.blocked", "killswitch.tripped"):
-        with contextlib.suppress(AlreadyExists):
-            publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
-        name = f"projects/{PROJECT}/subscriptions/{topic}-risk-test-{uuid.uuid4().hex[:8]}"
-        subscriber.create_subscription(name=name, topic=f"projects/{PROJECT}/topics/{topic}")
-        subs[topic] = name
-
-    def pull(topic: str) -> list:
-        response = subscriber.pull(subscription=subs[topic], max_messages=20, timeout=5)
-        if response.received_messages:
-            subscriber.acknowledge(subscription=subs[topic],
-                                   ack_ids=[m.ack_id for m in response.received_messages])
-        return [decode(m.message.data, dict(m.message.attributes))
-                for m in response.received_messages]
-
-    yield pull
-    for name in subs.values():
-        subscriber.delete_subscription(subscription=name)
-
-
-def post(client, auth, message=None, **kwargs):
-    headers, body = cloudevent(message, published=NOW, **kwargs)
-    return client.post("/", headers={**headers, **auth}, data=body), headers["ce-id"]
-
-
-def tenant_rows(db, tenant_id, sql, **params):
-    with db.tenant(tenant_id) as s:
-        return s.execute(sql, **params).dicts()
 
 
 def test_an_approved_proposal_is_recorded_audited_opened_and_published(
@@ -379,3 +259,78 @@ def test_the_risk_tables_are_isolated_and_history_is_append_only(app_db, make_te
         s.execute("UPDATE kill_switch_events SET reason = 'rewritten' WHERE tenant_id = :t", t=a)
     with pytest.raises(DatabaseError), app_db.tenant(a) as s:
         s.execute("UPDATE risk_verdicts SET approved = true")
+
+
+def _open_position(app_db, tenant, seed, *, entry_premium: float) -> None:
+    """An open paper position of ``seed``'s legs, as an earlier approval would leave it."""
+    with app_db.tenant(tenant) as s:
+        vid = uuid.uuid4()
+        s.execute("INSERT INTO risk_verdicts (verdict_id, tenant_id, proposal_id, event_id, "
+                  "symbol, structure, approved, reason_code, reason, size_multiplier, dry_run, "
+                  "verdicts, decided_at, published_at) VALUES (:v, :t, :p, 'seed', 'NIFTY', "
+                  "'iron_condor', true, 'approved', 'seed', 1, true, '[]', :at, :at)",
+                  v=vid, t=tenant, p=uuid.uuid4(), at=ASOF)
+        s.execute("INSERT INTO paper_positions (position_id, tenant_id, verdict_id, symbol, "
+                  "structure, strategy, legs, lot_size, margin, entry_premium, opened_at) VALUES "
+                  "(:i, :t, :v, 'NIFTY', 'iron_condor', 'seeded', CAST(:legs AS jsonb), :lot, "
+                  "10000, :premium, :at)", i=uuid.uuid4(), t=tenant, v=vid,
+                  legs=json.dumps([leg.model_dump(mode="json") for leg in seed.legs]),
+                  lot=seed.lot_size, premium=entry_premium, at=ASOF)
+
+
+def test_open_positions_are_marked_to_market_and_feed_the_daily_loss_switch(
+        risk_check, auth, app_db, make_tenant, snapshot, signals):
+    """A condor sold for ₹40,000 less than its legs are worth now has lost ₹40,000 today:
+    over the 3 % daily-loss limit of ₹1,000,000 capital, the switch trips from the marks."""
+    tenant = make_tenant("risk-mtm")
+    seed = condor(tenant, snapshot, lots=2)
+    at_mids = sum(float(leg.price) * leg.lots * seed.lot_size * (1 if leg.side == "sell" else -1)
+                  for leg in seed.legs)
+    _open_position(app_db, tenant, seed, entry_premium=at_mids - 40_000)
+    response, _ = post(risk_check, auth, condor(tenant, snapshot))
+    assert response.json["blocked_by"] == "daily_loss", response.json
+    verdict = tenant_rows(app_db, tenant, "SELECT verdicts FROM risk_verdicts "
+                                            "WHERE event_id <> 'seed'")[0]["verdicts"]
+    pnl = {v["wall"]: v for v in verdict}["daily_loss"]["numbers"]["pnl_today"]
+    assert pnl == pytest.approx(-40_000, abs=0.05 * 2 * 75 * 4)  # mids vs 0.05-tick prices
+    tripped = [m for m in signals("killswitch.tripped") if m.tenant_id == tenant]
+    assert [m.switch for m in tripped] == ["daily_loss"]
+
+
+def test_a_position_marked_at_its_entry_leaves_the_book_flat(risk_check, auth, app_db,
+                                                             make_tenant, snapshot):
+    tenant = make_tenant("risk-flat")
+    seed = condor(tenant, snapshot)
+    at_mids = sum(float(leg.price) * leg.lots * seed.lot_size * (1 if leg.side == "sell" else -1)
+                  for leg in seed.legs)
+    _open_position(app_db, tenant, seed, entry_premium=at_mids)
+    response, _ = post(risk_check, auth, condor(tenant, snapshot))
+    assert response.json["approved"] is True, response.json
+    verdict = tenant_rows(app_db, tenant, "SELECT verdicts FROM risk_verdicts "
+                                            "WHERE event_id <> 'seed'")[0]["verdicts"]
+    numbers = {v["wall"]: v for v in verdict}["daily_loss"]["numbers"]
+    assert abs(numbers["pnl_today"]) <= 0.05 * 75 * 4  # within the prices' tick rounding
+
+
+def test_fresh_data_resets_an_automatic_stale_data_trip_and_announces_it(
+        risk_check, auth, app_db, owner_db, make_tenant, snapshot, signals):
+    tenant = make_tenant("risk-reset")
+    with owner_db.system() as s:  # chain_poll stalled earlier: a global automatic trip
+        s.execute("INSERT INTO kill_switches (switch, scope, scope_key, tripped, reason, actor, "
+                  "changed_at) VALUES ('stale_data', 'symbol', 'NIFTY', true, 'old', 'auto', :at) "
+                  "ON CONFLICT (switch, scope, scope_key, tenant_key) DO UPDATE SET "
+                  "tripped = true, actor = 'auto'", at=ASOF - timedelta(minutes=5))
+    try:
+        response, event_id = post(risk_check, auth, condor(tenant, snapshot))
+        assert response.json["approved"] is True and response.json["resets"] == 1, response.json
+        with owner_db.system() as s:
+            row = s.execute("SELECT tripped, actor FROM kill_switches WHERE switch = 'stale_data' "
+                            "AND scope_key = 'NIFTY' AND tenant_key = ''").rows
+            history = s.execute("SELECT tripped, source_event FROM kill_switch_events WHERE "
+                                "switch = 'stale_data' ORDER BY event_id DESC LIMIT 1").rows
+        assert row == ((False, "auto"),) and history == ((False, event_id),)
+        resets = [m for m in signals("killswitch.reset") if m.switch == "stale_data"]
+        assert resets and resets[-1].reason.startswith("cleared: snapshot_age 20s")
+    finally:
+        with owner_db.system() as s:
+            s.execute("UPDATE kill_switches SET tripped = false WHERE switch = 'stale_data'")

@@ -39,3 +39,33 @@ def test_help_is_helpful():
     assert out.returncode == 0 and "tenants" in out.stdout and "contracts" in out.stdout
     out = subprocess.run([sys.executable, "-m", "local", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "run" in out.stdout and "up" in out.stdout
+
+
+def test_principals_grant_list_and_revoke(pg, app_db, capsys):
+    from shared.adapters.principals import load_access
+
+    assert main(["tenants", "add", "Grant Desk", "--url", pg.owner_url]) == 0
+    tenant = uuid.UUID(json.loads(capsys.readouterr().out)["tenant_id"])
+    assert main(["principals", "grant", "Ops@CLI-Desk.Example", "--tenant", str(tenant),
+                 "--role", "operator", "--url", pg.owner_url]) == 0
+    assert json.loads(capsys.readouterr().out)["email"] == "ops@cli-desk.example"
+    access = load_access(app_db, "ops@cli-desk.example")  # through the app role's function
+    access.require_operator(tenant)
+    assert not access.platform_operator
+    assert main(["principals", "list", "--url", pg.owner_url]) == 0
+    assert any(g["email"] == "ops@cli-desk.example" for g in json.loads(capsys.readouterr().out))
+    assert main(["principals", "revoke", "ops@cli-desk.example", "--tenant", str(tenant),
+                 "--url", pg.owner_url]) == 0
+    assert json.loads(capsys.readouterr().out)["revoked"] is True
+    assert load_access(app_db, "ops@cli-desk.example").grants == ()
+    with pytest.raises(SystemExit, match="must be --role operator"):
+        main(["principals", "grant", "x@y.example", "--url", pg.owner_url])
+
+
+def test_the_app_role_cannot_read_or_write_grants(app_db):
+    from pg8000.exceptions import DatabaseError
+
+    for sql in ("SELECT * FROM api_principals",
+                "INSERT INTO api_principals (email, role) VALUES ('me@x.example', 'operator')"):
+        with pytest.raises(DatabaseError, match="permission denied"), app_db.system() as s:
+            s.execute(sql)
