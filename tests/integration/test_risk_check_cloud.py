@@ -49,12 +49,9 @@ def _condor(cloud, tenant_id: uuid.UUID, snapshot_id: uuid.UUID) -> DecisionProp
         win_probability=0.6, regime="range", proposed_at=datetime.now(UTC))
 
 
-def test_a_proposal_is_decided_audited_and_its_signal_reaches_notify(cloud):
-    owner = cloud.owner_db()
-    tenant = uuid.uuid4()
-    with owner.system() as s:
-        s.execute("SELECT provision_tenant(:t, 'cloud-risk')", t=tenant)
-    # a stored, published NIFTY snapshot: chain_poll fired by the scheduler on session time
+@pytest.fixture(scope="module")
+def snapshot_id(cloud) -> uuid.UUID:
+    """A stored, published NIFTY snapshot: chain_poll fired by the scheduler on session time."""
     jobs = [j for j in load_schedules(REPO_SCHEDULES) if j.name == "chain-poll-nifty"]
     scheduler = LocalScheduler(jobs, cloud.urls, cloud.issuer,  # Friday 2026-11-20, 10:00 IST
                                start=datetime(2026, 11, 20, 4, 29, 30, tzinfo=UTC))
@@ -68,7 +65,14 @@ def test_a_proposal_is_decided_audited_and_its_signal_reaches_notify(cloud):
             "SELECT snapshot_id FROM chain_polls WHERE run_id = :r AND status = 'published'",
             r="chain-poll-nifty@2026-11-20T04:30:00+00:00").scalar()
     assert snapshot_id is not None
+    return snapshot_id
 
+
+def test_a_proposal_is_decided_audited_and_its_signal_reaches_notify(cloud, snapshot_id):
+    owner = cloud.owner_db()
+    tenant = uuid.uuid4()
+    with owner.system() as s:
+        s.execute("SELECT provision_tenant(:t, 'cloud-risk')", t=tenant)
     proposal = _condor(cloud, tenant, snapshot_id)
     event_id = cloud.publish(proposal)
 
@@ -103,3 +107,44 @@ def test_a_proposal_is_decided_audited_and_its_signal_reaches_notify(cloud):
 
     assert wait_for(notified, timeout=20, every=0.2) == 1  # published once
     owner.close()
+
+
+def test_a_tenant_checks_its_own_trade_over_https_and_an_operator_stops_it(cloud, snapshot_id):
+    """POST /check and /killswitch on the served function (functions-framework over HTTP)."""
+    import requests
+
+    from shared.adapters.principals import grant
+
+    owner = cloud.owner_db()
+    tenant = uuid.uuid4()
+    with owner.system() as s:
+        s.execute("SELECT provision_tenant(:t, 'cloud-api')", t=tenant)
+        grant(s, "trader@cloud.example", tenant, "trader")
+        grant(s, "ops@cloud.example", tenant, "operator")
+    owner.close()
+    idea = _condor(cloud, tenant, snapshot_id)
+    body = {"tenant_id": str(tenant), "symbol": "NIFTY", "structure": "iron_condor",
+            "regime": "range", "expected_gross_edge": idea.expected_gross_edge,
+            "win_probability": 0.6,
+            "legs": [{"expiry": leg.expiry.isoformat(), "strike": float(leg.strike),
+                      "option_type": leg.option_type.value, "side": leg.side.value,
+                      "quantity": leg.lots * idea.lot_size} for leg in idea.legs]}
+    url = cloud.urls["risk_check"]
+
+    def call(path: str, email: str, payload: dict) -> requests.Response:
+        return requests.post(f"{url}{path}", json=payload, timeout=30, headers={
+            "Authorization": cloud.issuer.header(f"{url}{path}", email)})
+
+    checked = call("/check", "trader@cloud.example", body)
+    assert checked.status_code == 200, checked.text
+    verdict = checked.json()
+    assert verdict["reason"] and len(verdict["verdicts"]) >= 1 and verdict["dry_run"] is True
+    stopped = call("/killswitch", "ops@cloud.example", {
+        "action": "trip", "switch": "master", "tenant_id": str(tenant), "reason": "desk halt"})
+    assert stopped.status_code == 200 and stopped.json()["changed"] is True
+    again = call("/check", "trader@cloud.example", body).json()
+    assert again["blocked_by"] == "master" and "desk halt" in again["reason"]
+    assert call("/check", "stranger@cloud.example", body).status_code == 403
+    with cloud.app_db().tenant(tenant) as s:
+        audit = [a for (a,) in s.execute("SELECT action FROM audit_log ORDER BY audit_id").rows]
+    assert audit[-2:] == ["killswitch.trip", "blocked (api)"]
