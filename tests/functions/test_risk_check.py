@@ -204,15 +204,16 @@ def test_a_blocked_verdict_carries_its_numbers(risk_check, auth, app_db, make_te
     assert audit["blocked_by"] == "cost" and audit["numbers"]["total_costs"] > 0
 
 
-def test_a_data_trip_is_persisted_once_and_announced(risk_check, auth, app_db, make_tenant,
-                                                     snapshot, signals):
-    """A tenant whose book is over its margin limit trips its margin-utilisation switch."""
-    tenant = make_tenant("risk-trip")
-    seed = condor(tenant, snapshot)
-    legs = json.dumps([leg.model_dump(mode="json") for leg in seed.legs])
-    credit = sum(float(leg.price) * leg.lots * seed.lot_size * (1 if leg.side == "sell" else -1)
-                 for leg in seed.legs)
-    with app_db.tenant(tenant) as s:  # an earlier approval left a big open position
+def _credit_at_mids(seed) -> float:
+    """Rupees a structure receives (+) or pays (-) at its legs' reference prices."""
+    return sum(float(leg.price) * leg.lots * seed.lot_size * (1 if leg.side == "sell" else -1)
+               for leg in seed.legs)
+
+
+def _open_position(app_db, tenant, seed, *, entry_premium: float, margin: float = 10_000.0
+                   ) -> None:
+    """An open paper position of ``seed``'s legs, as an earlier approval would leave it."""
+    with app_db.tenant(tenant) as s:
         vid = uuid.uuid4()
         s.execute("INSERT INTO risk_verdicts (verdict_id, tenant_id, proposal_id, event_id, "
                   "symbol, structure, approved, reason_code, reason, size_multiplier, dry_run, "
@@ -220,10 +221,19 @@ def test_a_data_trip_is_persisted_once_and_announced(risk_check, auth, app_db, m
                   "'iron_condor', true, 'approved', 'seed', 1, true, '[]', :at, :at)",
                   v=vid, t=tenant, p=uuid.uuid4(), at=ASOF)
         s.execute("INSERT INTO paper_positions (position_id, tenant_id, verdict_id, symbol, "
-                  "structure, legs, lot_size, margin, entry_premium, opened_at) VALUES "
-                  "(:i, :t, :v, 'NIFTY', 'iron_condor', CAST(:legs AS jsonb), :lot, 900000, "
-                  ":credit, :at)", i=uuid.uuid4(), t=tenant, v=vid, legs=legs,
-                  lot=seed.lot_size, credit=credit, at=ASOF)
+                  "structure, strategy, legs, lot_size, margin, entry_premium, opened_at) VALUES "
+                  "(:i, :t, :v, 'NIFTY', 'iron_condor', 'seeded', CAST(:legs AS jsonb), :lot, "
+                  ":margin, :premium, :at)", i=uuid.uuid4(), t=tenant, v=vid,
+                  legs=json.dumps([leg.model_dump(mode="json") for leg in seed.legs]),
+                  lot=seed.lot_size, margin=margin, premium=entry_premium, at=ASOF)
+
+
+def test_a_data_trip_is_persisted_once_and_announced(risk_check, auth, app_db, make_tenant,
+                                                     snapshot, signals):
+    """A tenant whose book is over its margin limit trips its margin-utilisation switch."""
+    tenant = make_tenant("risk-trip")
+    seed = condor(tenant, snapshot)  # an earlier approval left a big open position
+    _open_position(app_db, tenant, seed, entry_premium=_credit_at_mids(seed), margin=900_000)
     first = post(risk_check, auth, condor(tenant, snapshot))[0].json
     second = post(risk_check, auth, condor(tenant, snapshot))[0].json
     assert first["blocked_by"] == second["blocked_by"] == "margin_utilisation"
@@ -261,32 +271,13 @@ def test_the_risk_tables_are_isolated_and_history_is_append_only(app_db, make_te
         s.execute("UPDATE risk_verdicts SET approved = true")
 
 
-def _open_position(app_db, tenant, seed, *, entry_premium: float) -> None:
-    """An open paper position of ``seed``'s legs, as an earlier approval would leave it."""
-    with app_db.tenant(tenant) as s:
-        vid = uuid.uuid4()
-        s.execute("INSERT INTO risk_verdicts (verdict_id, tenant_id, proposal_id, event_id, "
-                  "symbol, structure, approved, reason_code, reason, size_multiplier, dry_run, "
-                  "verdicts, decided_at, published_at) VALUES (:v, :t, :p, 'seed', 'NIFTY', "
-                  "'iron_condor', true, 'approved', 'seed', 1, true, '[]', :at, :at)",
-                  v=vid, t=tenant, p=uuid.uuid4(), at=ASOF)
-        s.execute("INSERT INTO paper_positions (position_id, tenant_id, verdict_id, symbol, "
-                  "structure, strategy, legs, lot_size, margin, entry_premium, opened_at) VALUES "
-                  "(:i, :t, :v, 'NIFTY', 'iron_condor', 'seeded', CAST(:legs AS jsonb), :lot, "
-                  "10000, :premium, :at)", i=uuid.uuid4(), t=tenant, v=vid,
-                  legs=json.dumps([leg.model_dump(mode="json") for leg in seed.legs]),
-                  lot=seed.lot_size, premium=entry_premium, at=ASOF)
-
-
 def test_open_positions_are_marked_to_market_and_feed_the_daily_loss_switch(
         risk_check, auth, app_db, make_tenant, snapshot, signals):
     """A condor sold for ₹40,000 less than its legs are worth now has lost ₹40,000 today:
     over the 3 % daily-loss limit of ₹1,000,000 capital, the switch trips from the marks."""
     tenant = make_tenant("risk-mtm")
     seed = condor(tenant, snapshot, lots=2)
-    at_mids = sum(float(leg.price) * leg.lots * seed.lot_size * (1 if leg.side == "sell" else -1)
-                  for leg in seed.legs)
-    _open_position(app_db, tenant, seed, entry_premium=at_mids - 40_000)
+    _open_position(app_db, tenant, seed, entry_premium=_credit_at_mids(seed) - 40_000)
     response, _ = post(risk_check, auth, condor(tenant, snapshot))
     assert response.json["blocked_by"] == "daily_loss", response.json
     verdict = tenant_rows(app_db, tenant, "SELECT verdicts FROM risk_verdicts "
@@ -301,9 +292,7 @@ def test_a_position_marked_at_its_entry_leaves_the_book_flat(risk_check, auth, a
                                                              make_tenant, snapshot):
     tenant = make_tenant("risk-flat")
     seed = condor(tenant, snapshot)
-    at_mids = sum(float(leg.price) * leg.lots * seed.lot_size * (1 if leg.side == "sell" else -1)
-                  for leg in seed.legs)
-    _open_position(app_db, tenant, seed, entry_premium=at_mids)
+    _open_position(app_db, tenant, seed, entry_premium=_credit_at_mids(seed))
     response, _ = post(risk_check, auth, condor(tenant, snapshot))
     assert response.json["approved"] is True, response.json
     verdict = tenant_rows(app_db, tenant, "SELECT verdicts FROM risk_verdicts "
