@@ -72,8 +72,10 @@ def _nan(value: float | None) -> float:
 
 
 def load_market(session: Session, symbol: str, calendar: MarketCalendar,
-                rate_on: Callable[[date], float]) -> MarketView:
-    """The :class:`MarketView` of the newest published snapshot of ``symbol``.
+                rate_on: Callable[[date], float], *, before: datetime | None = None
+                ) -> MarketView:
+    """The :class:`MarketView` of the newest published snapshot of ``symbol`` (taken before
+    ``before`` when given: the last mark of an earlier session).
 
     Legs come from ``chain_legs`` (bid, ask, Black-76 IV), the forward and year fraction of
     their expiry from ``chain_expiry_analytics`` (an expiry the analytics skipped has no
@@ -88,7 +90,8 @@ def load_market(session: Session, symbol: str, calendar: MarketCalendar,
     snap = session.execute(
         "SELECT snapshot_id, asof, spot, source FROM chain_snapshots "
         "WHERE symbol = :s AND published_at IS NOT NULL AND NOT bad_chain "
-        "ORDER BY asof DESC LIMIT 1", s=symbol).dicts()
+        "AND (CAST(:b AS timestamptz) IS NULL OR asof < :b) "
+        "ORDER BY asof DESC LIMIT 1", s=symbol, b=before).dicts()
     if not snap:
         raise NoMarketData(f"no published chain snapshot of {symbol!r}")
     row = snap[0]
@@ -172,36 +175,44 @@ def load_tenant(session: Session) -> TenantState:
 
 
 def load_portfolio(session: Session, policy: TenantPolicy, now: datetime,
-                   market_of: Callable[[str], MarketView | None] | None = None) -> Portfolio:
+                   market_of: Callable[[str], MarketView | None] | None = None,
+                   previous_market_of: Callable[[str], MarketView | None] | None = None
+                   ) -> Portfolio:
     """The tenant's paper book, marked to market.
 
     Open positions are marked against the newest published snapshot of their underlying
     (``market_of(symbol)``; see :func:`shared.domain.risk.marks.mark_position`): mids, the
-    model price for a one-sided quote, intrinsic value for a settled leg. A position that
-    cannot be marked at all (no snapshot of its symbol) counts with open P&L 0 and is logged.
-    Today's realised P&L is taken over the IST day; equity = capital + every realised P&L +
-    open MTM, so the daily-loss, capital-floor and margin-utilisation switches see the marks.
+    model price for a one-sided quote, intrinsic value for a settled leg. A position opened
+    before today (IST) is also marked against the last snapshot before today's session
+    (``previous_market_of``): the difference is the open P&L made *today*, which the
+    daily-loss and strategy switches count. A position that cannot be marked at all counts
+    with open P&L 0 and is logged. Equity = capital + every realised P&L + open MTM.
     Margin is the margin blocked at entry.
     """
     open_rows = session.execute(
         "SELECT position_id, symbol, margin, strategy, nearest_expiry, structure, legs, "
-        "lot_size, entry_premium FROM paper_positions WHERE status = 'open' "
+        "lot_size, entry_premium, opened_at FROM paper_positions WHERE status = 'open' "
         "ORDER BY opened_at").rows
     today = now.astimezone(IST).date()
+    day_start = datetime.combine(today, datetime.min.time(), IST)
     positions = []
-    for pid, symbol, margin, strategy, expiry, structure, legs, lot_size, premium in open_rows:
-        mark = mark_position(
-            tuple(Leg.model_validate(leg) for leg in (json.loads(legs) if isinstance(legs, str)
-                                                      else legs)),
-            lot_size=lot_size, entry_premium=float(premium),
-            market=market_of(symbol) if market_of else None, today=today)
-        if not mark.complete:
-            logger.warning("paper position %s marked incompletely: %s", pid, mark.reason)
-        pnl = mark.pnl if math.isfinite(mark.pnl) else 0.0
+    for (pid, symbol, margin, strategy, expiry, structure, legs, lot_size, premium,
+         opened_at) in open_rows:
+        held = tuple(Leg.model_validate(leg)
+                     for leg in (json.loads(legs) if isinstance(legs, str) else legs))
+        book = (str(pid), held, lot_size, float(premium))
+        pnl = _mark(book, market_of(symbol) if market_of else None, today)
+        pnl = pnl if math.isfinite(pnl) else 0.0
+        pnl_today = None
+        if opened_at < day_start and previous_market_of is not None:
+            before = previous_market_of(symbol)
+            if before is not None:
+                previous = _mark(book, before, before.asof.astimezone(IST).date())
+                if math.isfinite(previous):
+                    pnl_today = pnl - previous
         positions.append(Position(position_id=str(pid), symbol=symbol, margin=float(margin),
                                   mtm_pnl=pnl, strategy=strategy, expiry=expiry,
-                                  structure=structure))
-    day_start = datetime.combine(today, datetime.min.time(), IST)
+                                  structure=structure, mtm_pnl_today=pnl_today))
     closed = session.execute(
         "SELECT strategy, coalesce(sum(realized_pnl) FILTER (WHERE closed_at >= :d "
         "AND closed_at < :e), 0) AS today, coalesce(sum(realized_pnl), 0) AS total "
@@ -213,6 +224,16 @@ def load_portfolio(session: Session, policy: TenantPolicy, now: datetime,
     return Portfolio(positions=tuple(positions), realized_pnl_today=sum(by_strategy.values()),
                      realized_pnl_today_by_strategy=by_strategy,
                      equity=policy.capital + realised_total + open_pnl)
+
+
+def _mark(book: tuple[str, tuple[Leg, ...], int, float], market: MarketView | None,
+          on: date) -> float:
+    """Open P&L of one position (id, legs, lot size, entry premium) at ``market``."""
+    pid, legs, lot_size, premium = book
+    m = mark_position(legs, lot_size=lot_size, entry_premium=premium, market=market, today=on)
+    if not m.complete:
+        logger.warning("paper position %s marked incompletely: %s", pid, m.reason)
+    return m.pnl
 
 
 def load_switches(session: Session) -> SwitchStates:

@@ -347,7 +347,9 @@ class KillSwitchCommand(BaseModel):
         if self.scope_key is None and _SCOPES[self.switch] == Scope.TENANT:
             return str(self.tenant_id)
         if _SCOPES[self.switch] in (Scope.SYMBOL, Scope.EXCHANGE) and self.scope_key:
-            return self.scope_key.upper()
+            return self.scope_key.upper()  # as the market data spells them: NIFTY, NSE
+        if _SCOPES[self.switch] == Scope.SOURCE and self.scope_key:
+            return self.scope_key.lower()  # nse, upstox, replay
         return self.scope_key
 
 

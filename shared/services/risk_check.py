@@ -137,7 +137,8 @@ class RiskDesk:
             # News reaches risk_check with news_ingest (issue #7); until then no event is
             # known, and the news gate proceeds.
             news=NewsState(),
-            portfolio=load_portfolio(s, tenant.policy, now, self._markets(s, market)),
+            portfolio=load_portfolio(s, tenant.policy, now, self._markets(s, market),
+                                     self._markets(s, None, before=_session_start(now))),
             switches=load_switches(s),
             # No model is registered yet (issue #5): with no model in use the
             # model-staleness switch has nothing to check and does not block.
@@ -150,13 +151,16 @@ class RiskDesk:
         castle = RiskCastle.default(self._cost_model_for(tenant.plan), force_paper=True)
         return risk, castle.evaluate(risk)
 
-    def _markets(self, s: Session, known: MarketView) -> Callable[[str], MarketView | None]:
-        cache: dict[str, MarketView | None] = {known.symbol: known}
+    def _markets(self, s: Session, known: MarketView | None, *, before: datetime | None = None
+                 ) -> Callable[[str], MarketView | None]:
+        """Markets by symbol, loaded once each (newest, or newest before ``before``)."""
+        cache: dict[str, MarketView | None] = {known.symbol: known} if known else {}
 
         def market_of(symbol: str) -> MarketView | None:
             if symbol not in cache:
                 try:
-                    cache[symbol] = self.market(s, symbol)
+                    cache[symbol] = load_market(s, symbol, self._calendar, self._rate_on,
+                                                before=before)
                 except NoMarketData:
                     cache[symbol] = None
             return cache[symbol]
@@ -269,6 +273,13 @@ class RiskCheckService:
             s.execute("UPDATE risk_verdicts SET published_at = now() WHERE verdict_id = :i",
                       i=row["verdict_id"])
         return True
+
+
+def _session_start(now: datetime) -> datetime:
+    """Midnight IST of ``now``'s day: marks before it belong to earlier sessions."""
+    from shared.domain.calendar import IST
+
+    return datetime.combine(now.astimezone(IST).date(), datetime.min.time(), IST)
 
 
 def _json_value(value: Any) -> Any:

@@ -121,4 +121,9 @@ def gcs(tmp_path_factory):
 
 # The risk_check fixtures (a stored NIFTY chain, a client with a fixed clock, signal pulls)
 # are shared by its event and API tests.
-from tests.functions.risk_support import risk_check, signals, snapshot  # noqa: E402, F401
+from tests.functions.risk_support import (  # noqa: E402, F401
+    previous_snapshot,
+    risk_check,
+    signals,
+    snapshot,
+)

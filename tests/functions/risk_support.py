@@ -22,28 +22,29 @@ IST = ZoneInfo("Asia/Kolkata")
 # newest published NIFTY snapshot; the decision is made 20 s after it, in market hours.
 ASOF = datetime(2025, 7, 17, 10, 0, tzinfo=IST)
 NOW = ASOF + timedelta(seconds=20)
+PREVIOUS_CLOSE = datetime(2025, 7, 16, 15, 29, tzinfo=IST)
 EXPIRY = date(2025, 7, 24)
 
 
-@pytest.fixture(scope="session")
-def snapshot(pg):
-    """The replayed chain, analysed and stored like chain_poll does, and published."""
+def store_chain(pg, stamp: str, asof: datetime) -> tuple[uuid.UUID, dict]:
+    """The replayed chain re-stamped ``stamp`` (NSE's format), analysed and stored like
+    chain_poll does, and published: (snapshot id, mids by (expiry, strike, type))."""
     from shared.adapters.db import Database, DirectConnector
     from shared.adapters.providers import parse_payload
     from shared.rules import default_calendar, risk_free_rate
     from shared.services.chain_poll import analyse_snapshot, store_snapshot
 
-    raw = NIFTY_2025.read_text().replace("16-Jul-2025 15:30:00", "17-Jul-2025 10:00:00")
+    raw = NIFTY_2025.read_text().replace("16-Jul-2025 15:30:00", stamp)
     done = analyse_snapshot(parse_payload(raw.encode(), symbol="NIFTY"), default_calendar(),
                             risk_free_rate)
-    assert done.snapshot.asof == ASOF and not done.analytics.bad
+    assert done.snapshot.asof == asof and not done.analytics.bad
     snapshot_id = uuid.uuid4()
     run_id = f"risk-check-test@{snapshot_id}"
     db = Database(DirectConnector(pg.app))
     with db.system() as s:
         s.execute("INSERT INTO chain_polls (run_id, symbol, source, status, snapshot_id, asof, "
                   "polled_at) VALUES (:r, 'NIFTY', :src, 'published', :i, :a, :a)",
-                  r=run_id, src=done.snapshot.source, i=snapshot_id, a=ASOF)
+                  r=run_id, src=done.snapshot.source, i=snapshot_id, a=asof)
         store_snapshot(s, snapshot_id, run_id, done, "0" * 64, "gs://test/raw.json.gz")
         s.execute("UPDATE chain_snapshots SET published_at = now() WHERE snapshot_id = :i",
                   i=snapshot_id)
@@ -53,6 +54,18 @@ def snapshot(pg):
             i=snapshot_id).rows}
     db.close()
     return snapshot_id, mids
+
+
+@pytest.fixture(scope="session")
+def snapshot(pg):
+    """The newest published NIFTY snapshot (10:00 IST on the decision day)."""
+    return store_chain(pg, "17-Jul-2025 10:00:00", ASOF)
+
+
+@pytest.fixture(scope="session")
+def previous_snapshot(pg, snapshot):
+    """The previous session's last NIFTY snapshot (15:29 IST the day before), same prices."""
+    return store_chain(pg, "16-Jul-2025 15:29:00", PREVIOUS_CLOSE)
 
 
 def mid(mids, strike: int, option_type: str) -> Decimal:

@@ -15,7 +15,7 @@ from shared.contracts import (
     encode,
 )
 from tests.functions.conftest import cloudevent, pull_dead_letters
-from tests.functions.risk_support import ASOF, NOW, condor, post, tenant_rows
+from tests.functions.risk_support import ASOF, NOW, PREVIOUS_CLOSE, condor, post, tenant_rows
 
 pytestmark = pytest.mark.integration
 
@@ -210,8 +210,8 @@ def _credit_at_mids(seed) -> float:
                for leg in seed.legs)
 
 
-def _open_position(app_db, tenant, seed, *, entry_premium: float, margin: float = 10_000.0
-                   ) -> None:
+def _open_position(app_db, tenant, seed, *, entry_premium: float, margin: float = 10_000.0,
+                   opened_at=ASOF) -> None:
     """An open paper position of ``seed``'s legs, as an earlier approval would leave it."""
     with app_db.tenant(tenant) as s:
         vid = uuid.uuid4()
@@ -225,7 +225,7 @@ def _open_position(app_db, tenant, seed, *, entry_premium: float, margin: float 
                   "(:i, :t, :v, 'NIFTY', 'iron_condor', 'seeded', CAST(:legs AS jsonb), :lot, "
                   ":margin, :premium, :at)", i=uuid.uuid4(), t=tenant, v=vid,
                   legs=json.dumps([leg.model_dump(mode="json") for leg in seed.legs]),
-                  lot=seed.lot_size, margin=margin, premium=entry_premium, at=ASOF)
+                  lot=seed.lot_size, margin=margin, premium=entry_premium, at=opened_at)
 
 
 def test_a_data_trip_is_persisted_once_and_announced(risk_check, auth, app_db, make_tenant,
@@ -286,6 +286,23 @@ def test_open_positions_are_marked_to_market_and_feed_the_daily_loss_switch(
     assert pnl == pytest.approx(-40_000, abs=0.05 * 2 * 75 * 4)  # mids vs 0.05-tick prices
     tripped = [m for m in signals("killswitch.tripped") if m.tenant_id == tenant]
     assert [m.switch for m in tripped] == ["daily_loss"]
+
+
+def test_a_carried_position_counts_only_todays_move_against_the_daily_limit(
+        risk_check, auth, app_db, make_tenant, snapshot, previous_snapshot):
+    """Down ₹40,000 since entry yesterday, flat since yesterday's close: today's loss is 0,
+    so the daily-loss switch passes, while equity carries the whole loss."""
+    tenant = make_tenant("risk-carried")
+    seed = condor(tenant, snapshot, lots=2)
+    _open_position(app_db, tenant, seed, entry_premium=_credit_at_mids(seed) - 40_000,
+                   opened_at=PREVIOUS_CLOSE - timedelta(hours=2))
+    response, _ = post(risk_check, auth, condor(tenant, snapshot))
+    assert response.json["approved"] is True, response.json
+    verdict = tenant_rows(app_db, tenant, "SELECT verdicts FROM risk_verdicts "
+                                            "WHERE event_id <> 'seed'")[0]["verdicts"]
+    gates = {v["wall"]: v["numbers"] for v in verdict}
+    assert gates["daily_loss"]["pnl_today"] == pytest.approx(0.0, abs=1e-6)
+    assert gates["capital_floor"]["equity"] == pytest.approx(960_000, abs=0.05 * 2 * 75 * 4)
 
 
 def test_a_position_marked_at_its_entry_leaves_the_book_flat(risk_check, auth, app_db,

@@ -374,3 +374,25 @@ def test_the_castle_reports_resets_with_an_approved_verdict(ctx):
     assert verdict.approved, verdict.explain()
     assert [r.switch for r in verdict.resets] == ["margin_utilisation"]
     assert verdict.reset_events(NOW)[0].scope_key == str(TENANT)
+
+
+def test_a_symbol_key_in_another_case_is_the_same_trip(ctx):
+    row = TrippedSwitch("stale_data", "symbol", "nifty", reason="old", actor="auto")
+    stale = StaleDataSwitch().evaluate(replace(later(ctx, 90), switches=rows(row)))
+    assert stale.verdict.blocked and stale.trips == () and stale.resets == ()
+    fresh = StaleDataSwitch().evaluate(replace(later(ctx, 5), switches=rows(row)))
+    assert not fresh.verdict.blocked and [r.scope_key for r in fresh.resets] == ["nifty"]
+
+
+def test_daily_limits_count_the_open_pnl_made_today_not_since_entry(ctx):
+    carried = Position("old", "NIFTY", 10_000.0, mtm_pnl=-50_000.0, strategy="condor",
+                       mtm_pnl_today=-1_000.0)  # lost 49k before today, 1k today
+    fresh = Position("new", "NIFTY", 10_000.0, mtm_pnl=-2_000.0, strategy="condor")
+    b = book(carried, fresh, equity=1_000_000 - 52_000)
+    assert (b.mtm_pnl, b.mtm_pnl_today) == (-52_000.0, -3_000.0)
+    assert b.mtm_today_by_strategy["condor"] == -3_000.0
+    c = replace(ctx, portfolio=b)
+    assert DailyLossSwitch().check(c).numbers["pnl_today"] == -3_000.0
+    assert not DailyLossSwitch().check(c).blocked  # 3k < 3 % of 1M
+    today = replace(ctx, portfolio=book(replace(carried, mtm_pnl_today=-31_000.0)))
+    assert DailyLossSwitch().check(today).blocked

@@ -366,7 +366,10 @@ class Position:
         Capital the position ties up: blocked margin plus premium paid, rupees (>= 0). This
         is its *exposure* for the policy, correlation and concentration limits.
     mtm_pnl
-        Open (unrealised) P&L at the latest mark, rupees.
+        Open (unrealised) P&L at the latest mark, rupees (since entry).
+    mtm_pnl_today
+        The part of it made today (IST): ``mtm_pnl`` minus the P&L at the last mark before
+        today's session. None: all of ``mtm_pnl`` (opened today, or no earlier mark).
     expiry
         The position's nearest expiry (expiry concentration); None when unknown.
     """
@@ -378,10 +381,18 @@ class Position:
     strategy: str = ""
     expiry: date | None = None
     structure: str = ""
+    mtm_pnl_today: float | None = None
 
     def __post_init__(self) -> None:
         _finite("margin", self.margin)
         _finite("mtm_pnl", self.mtm_pnl)
+        if self.mtm_pnl_today is not None:
+            _finite("mtm_pnl_today", self.mtm_pnl_today)
+
+    @property
+    def pnl_today(self) -> float:
+        """Open P&L made today, rupees."""
+        return self.mtm_pnl if self.mtm_pnl_today is None else self.mtm_pnl_today
         if self.margin < 0:
             raise ValueError(f"position {self.position_id}: margin must be >= 0")
 
@@ -405,8 +416,9 @@ class Portfolio:
         Correlations between underlyings; None: every pair of distinct symbols is treated
         as perfectly correlated (conservative).
 
-    Derived on construction: ``used_margin``, ``mtm_pnl``, ``exposure_by_symbol``,
-    ``exposure_by_symbol_expiry`` and ``mtm_by_strategy``.
+    Derived on construction: ``used_margin``, ``mtm_pnl`` (open P&L since entry),
+    ``mtm_pnl_today`` (the part made today), ``exposure_by_symbol``,
+    ``exposure_by_symbol_expiry`` and ``mtm_today_by_strategy``.
     """
 
     positions: tuple[Position, ...] = ()
@@ -419,7 +431,8 @@ class Portfolio:
     exposure_by_symbol: Mapping[str, float] = field(init=False, repr=False)
     exposure_by_symbol_expiry: Mapping[tuple[str, date | None], float] = field(
         init=False, repr=False)
-    mtm_by_strategy: Mapping[str, float] = field(init=False, repr=False)
+    mtm_pnl_today: float = field(init=False)
+    mtm_today_by_strategy: Mapping[str, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         _finite("realized_pnl_today", self.realized_pnl_today)
@@ -433,7 +446,7 @@ class Portfolio:
         for p in self.positions:
             by_sym[p.symbol] += p.margin
             by_exp[(p.symbol, p.expiry)] += p.margin
-            by_strat[p.strategy] += p.mtm_pnl
+            by_strat[p.strategy] += p.pnl_today
         put = object.__setattr__
         put(self, "positions", tuple(self.positions))
         put(self, "realized_pnl_today_by_strategy",
@@ -442,7 +455,8 @@ class Portfolio:
         put(self, "mtm_pnl", float(sum(p.mtm_pnl for p in self.positions)))
         put(self, "exposure_by_symbol", MappingProxyType(dict(by_sym)))
         put(self, "exposure_by_symbol_expiry", MappingProxyType(dict(by_exp)))
-        put(self, "mtm_by_strategy", MappingProxyType(dict(by_strat)))
+        put(self, "mtm_pnl_today", float(sum(p.pnl_today for p in self.positions)))
+        put(self, "mtm_today_by_strategy", MappingProxyType(dict(by_strat)))
 
     def rho(self, a: str, b: str) -> float | None:
         """Correlation of two underlyings (1.0 for the same one, None when unknown)."""
@@ -507,9 +521,22 @@ class SwitchStates:
 
     def has(self, switch: str, scope: str, scope_key: str | None, tenant_id: UUID | None) -> bool:
         """Whether exactly this trip is already persisted (so it need not be reported)."""
-        return any(r.scope == scope and r.scope_key == scope_key
+        return any(r.scope == scope and same_key(scope, r.scope_key, scope_key)
                    and (r.tenant_id is None or r.tenant_id == tenant_id)
                    for r in self.for_switch(switch))
+
+
+_CASELESS_SCOPES = frozenset({"symbol", "source", "exchange"})
+
+
+def same_key(scope: str, a: str | None, b: str | None) -> bool:
+    """Whether two scope keys name the same instance: symbols, sources and exchanges compare
+    case-insensitively (``NIFTY`` = ``nifty``), other keys exactly; None and ``""`` are the
+    whole scope."""
+    a, b = a or None, b or None
+    if a is None or b is None:
+        return a is b
+    return a.casefold() == b.casefold() if scope in _CASELESS_SCOPES else a == b
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ switch                  scope     trips from data when                       dat
                                   blocks (or is forced to paper); never      persisted)
                                   persisted here
 ``capital_floor``       tenant    ``equity < capital_floor_pct * capital``   never
-``daily_loss``          tenant    ``-(realised today + open MTM) >=``        next session
+``daily_loss``          tenant    ``-(realised + open MTM, today) >=``       next session
                                   ``daily_loss_limit_pct * capital``
 ``strategy``            strategy  the strategy's loss today >=               next session
                                   ``strategy_daily_loss_pct * capital``
@@ -67,7 +67,7 @@ from shared.contracts import KillSwitchResetV1, KillSwitchTrippedV1, WallVerdict
 from shared.domain.calendar import IST
 from shared.domain.risk.base import clean_numbers, money
 from shared.domain.risk.context import RiskContext
-from shared.domain.risk.inputs import Scope, TrippedSwitch
+from shared.domain.risk.inputs import Scope, TrippedSwitch, same_key
 
 __all__ = [
     "FORCED_PAPER",
@@ -175,8 +175,8 @@ def _same(a: str | None, b: str | None) -> bool:
 
 def _same_row(a: TrippedSwitch | SwitchReset | SwitchTrip,
               b: TrippedSwitch | SwitchReset | SwitchTrip) -> bool:
-    return (a.switch, a.scope, a.scope_key or None, a.tenant_id) == \
-        (b.switch, b.scope, b.scope_key or None, b.tenant_id)
+    return (a.switch, a.scope, a.tenant_id) == (b.switch, b.scope, b.tenant_id) \
+        and same_key(a.scope, a.scope_key, b.scope_key)
 
 
 def row_applies(row: TrippedSwitch, ctx: RiskContext) -> bool:
@@ -373,8 +373,9 @@ class DryRunLock(KillSwitch):
     """A tenant inside its paper-only lock (14 days from sign-up, enforced by the database)
     may not send a live order. Blocks it (``dry_run_lock``), or with ``force_paper=True``
     passes it as a paper order (reason code :data:`FORCED_PAPER`; the castle's verdict then
-    says ``live=False``). The lock itself is persisted by the database, so this switch
-    reports no trips; an operator row (scope tenant) still blocks."""
+    says ``live=False``). The lock itself is persisted by the database (``tenants.
+    dry_run_until``), so this switch reports no trips, and the operators' API refuses to
+    write rows for it."""
 
     name = "dry_run_lock"
     scope = Scope.TENANT
@@ -420,8 +421,9 @@ class CapitalFloorSwitch(KillSwitch):
 
 
 class DailyLossSwitch(KillSwitch):
-    """Trips for the tenant when today's loss, realised plus open MTM, reaches
-    ``daily_loss_limit_pct * capital`` (default 3 %)."""
+    """Trips for the tenant when today's loss, realised today plus the open MTM made today
+    (a position carried overnight counts from its last mark before today's session),
+    reaches ``daily_loss_limit_pct * capital`` (default 3 %)."""
 
     name = "daily_loss"
     scope = Scope.TENANT
@@ -429,14 +431,14 @@ class DailyLossSwitch(KillSwitch):
 
     def read(self, ctx: RiskContext) -> Reading:
         pol, book = ctx.policy, ctx.portfolio
-        pnl = book.realized_pnl_today + book.mtm_pnl
+        pnl = book.realized_pnl_today + book.mtm_pnl_today
         limit = pol.daily_loss_limit_pct * pol.capital
         nums = {"pnl_today": pnl, "daily_loss_limit": limit}
         if -pnl >= limit:
             return Reading(trips=(self._trip(
                 str(ctx.tenant_id), f"daily_loss {money(-pnl)} >= {money(limit)} "
                 f"({pol.daily_loss_limit_pct:.2f} of capital; realised "
-                f"{money(book.realized_pnl_today)}, open MTM {money(book.mtm_pnl)})",
+                f"{money(book.realized_pnl_today)}, open MTM today {money(book.mtm_pnl_today)})",
                 ctx.tenant_id, **nums),), numbers=nums)
         return Reading(code="daily_loss_ok",
                        reason=f"pnl_today {money(pnl)}; daily_loss limit {money(limit)}",
@@ -454,7 +456,8 @@ class StrategySwitch(KillSwitch):
     def read(self, ctx: RiskContext) -> Reading:
         pol, book = ctx.policy, ctx.portfolio
         key = ctx.strategy_key
-        pnl = book.realized_pnl_today_by_strategy.get(key, 0.0) + book.mtm_by_strategy.get(key, 0.0)
+        pnl = book.realized_pnl_today_by_strategy.get(key, 0.0) + \
+            book.mtm_today_by_strategy.get(key, 0.0)
         limit = pol.strategy_daily_loss_pct * pol.capital
         nums = {"strategy_pnl_today": pnl, "strategy_loss_limit": limit}
         if -pnl >= limit:

@@ -322,10 +322,10 @@ class CostWall(Wall):
     With ``G = expected_gross_edge * size_multiplier`` and ``C`` the round-trip cost from
     the :class:`~shared.domain.risk.ports.CostModel` at that size, in order:
 
+    * ``cost_invalid``: the cost model returned a negative or non-finite total (fail closed);
     * ``net_ev_non_positive``: ``G - C <= 0``;
     * ``cost_ratio``: ``C / G > max_cost_ratio`` (default 0.40);
-    * ``win_probability``: ``win_probability < min_win_probability`` (default 0.45);
-    * ``cost_invalid``: the cost model returned a negative or non-finite total (fail closed).
+    * ``win_probability``: ``win_probability < min_win_probability`` (default 0.45).
 
     ``numbers`` carries ``gross_edge``, ``total_costs``, ``net_ev``, ``cost_ratio``,
     ``win_probability`` and the breakdown as ``cost_<part>``.
