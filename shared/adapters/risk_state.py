@@ -201,10 +201,10 @@ def load_portfolio(session: Session, policy: TenantPolicy, now: datetime,
         held = tuple(Leg.model_validate(leg)
                      for leg in (json.loads(legs) if isinstance(legs, str) else legs))
         book = (str(pid), held, lot_size, float(premium))
-        pnl = _mark(book, market_of(symbol) if market_of else None, today)
-        pnl = pnl if math.isfinite(pnl) else 0.0
+        raw = _mark(book, market_of(symbol) if market_of else None, today)
+        pnl = raw if math.isfinite(raw) else 0.0
         pnl_today = None
-        if opened_at < day_start and previous_market_of is not None:
+        if math.isfinite(raw) and opened_at < day_start and previous_market_of is not None:
             before = previous_market_of(symbol)
             if before is not None:
                 previous = _mark(book, before, before.asof.astimezone(IST).date())
@@ -252,30 +252,40 @@ def record_switch_change(session: Session, event: KillSwitchTrippedV1 | KillSwit
     """Apply one trip or reset to ``kill_switches`` and append it to ``kill_switch_events``.
 
     Returns False, writing nothing, when the switch is already in that state (tripped by
-    someone else meanwhile, or not tripped). ``only_auto`` resets a row only while its
-    actor is ``auto``: the data's reset never undoes an operator's trip made meanwhile.
+    someone else meanwhile, or not tripped). A person's trip takes over a row the data
+    tripped (so the data's reset no longer applies to it). ``only_auto`` resets a row only
+    while its actor is ``auto``: the data's reset never undoes an operator's trip.
+
+    A global row (no tenant) changes through ``change_global_switch`` (migration 0005): a
+    tenant's session may only make automatic changes to the data-driven global switches.
     """
     tripped = isinstance(event, KillSwitchTrippedV1)
     key = event.scope_key or ""
     reason = event.reason[:2000]
+    if event.tenant_id is None:
+        return bool(session.execute(
+            "SELECT change_global_switch(:sw, :scope, :key, :tripped, :reason, :actor, :src, "
+            ":at, :only_auto)", sw=event.switch, scope=event.scope, key=key, tripped=tripped,
+            reason=reason, actor=event.actor, src=source_event, at=event.at,
+            only_auto=only_auto).scalar())
     if tripped:
         changed = session.execute(
-            "INSERT INTO kill_switches (switch, scope, scope_key, tenant_id, tripped, reason, "
-            "actor, changed_at) VALUES (:sw, :scope, :key, :tenant, true, :reason, :actor, :at) "
-            "ON CONFLICT (switch, scope, scope_key, tenant_key) DO UPDATE SET tripped = true, "
-            "reason = EXCLUDED.reason, actor = EXCLUDED.actor, changed_at = EXCLUDED.changed_at "
-            "WHERE NOT kill_switches.tripped RETURNING 1",
+            "INSERT INTO kill_switches AS k (switch, scope, scope_key, tenant_id, tripped, "
+            "reason, actor, changed_at) VALUES (:sw, :scope, :key, :tenant, true, :reason, "
+            ":actor, :at) ON CONFLICT (switch, scope, scope_key, tenant_key) DO UPDATE SET "
+            "tripped = true, reason = EXCLUDED.reason, actor = EXCLUDED.actor, "
+            "changed_at = EXCLUDED.changed_at "
+            "WHERE NOT k.tripped OR (k.actor = 'auto' AND EXCLUDED.actor <> 'auto') RETURNING 1",
             sw=event.switch, scope=event.scope, key=key, tenant=event.tenant_id, reason=reason,
             actor=event.actor, at=event.at).rows
     else:
         changed = session.execute(
             "UPDATE kill_switches SET tripped = false, reason = :reason, actor = :actor, "
             "changed_at = :at WHERE switch = :sw AND scope = :scope AND scope_key = :key "
-            "AND tenant_key = :tkey AND tripped AND (NOT :only_auto OR actor = 'auto') "
+            "AND tenant_id = :tenant AND tripped AND (NOT :only_auto OR actor = 'auto') "
             "RETURNING 1",
-            sw=event.switch, scope=event.scope, key=key,
-            tkey=str(event.tenant_id) if event.tenant_id else "", reason=reason,
-            actor=event.actor, at=event.at, only_auto=only_auto).rows
+            sw=event.switch, scope=event.scope, key=key, tenant=event.tenant_id,
+            reason=reason, actor=event.actor, at=event.at, only_auto=only_auto).rows
     if not changed:
         return False
     session.execute(

@@ -23,6 +23,7 @@ a global row) for ``/killswitch``. The dry-run lock is the database's: no call c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -37,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.adapters.bus import Bus
 from shared.adapters.db import Database
 from shared.adapters.principals import load_access
-from shared.adapters.risk_state import record_switch_change
+from shared.adapters.risk_state import load_tenant, record_switch_change
 from shared.contracts import (
     DecisionProposedV1,
     KillSwitchResetV1,
@@ -73,6 +74,11 @@ class WinProbabilityRequired(PermanentError):
 
 class RequestInProgress(PermanentError):
     reason_code = "request_in_progress"
+    http_status = 409
+
+
+class RequestIdReused(PermanentError):
+    reason_code = "request_id_reused"
     http_status = 409
 
 
@@ -143,15 +149,22 @@ class TradeCheckService:
         load_access(self._db, call.caller).require_trader(cmd.tenant_id)
         request_id = cmd.request_id or uuid.uuid4()
         event_id = f"api:{request_id}"
+        fingerprint = hashlib.sha256(
+            cmd.model_dump_json(exclude={"request_id"}).encode()).hexdigest()
         with self._db.tenant(cmd.tenant_id) as s:
             tenant = self._desk.tenant(s)
             if not s.claim_event(CONSUMER, event_id, per_tenant=True):
-                return self._replay(s, request_id)
+                return self._replay(s, request_id, fingerprint)
+            if s.execute("SELECT 1 FROM risk_verdicts WHERE proposal_id = :p",
+                         p=request_id).rows:
+                raise RequestIdReused(f"request_id {request_id} is the id of a decide proposal "
+                                      f"of this tenant: use another")
             market = self._desk.market(s, cmd.symbol)
             proposal, assumptions = to_proposal(cmd, market, request_id, call.now)
             risk, verdict = self._desk.evaluate(s, tenant, proposal, call.now, market)
             decision = self._desk.record(s, proposal, event_id, call.now, risk, verdict,
-                                         origin="api", actor=call.caller, caller=call.caller)
+                                         origin="api", actor=call.caller, caller=call.caller,
+                                         request_hash=fingerprint)
             # Trips and resets are facts about the market or the book, whoever found them:
             # announce them (inside the transaction: a failed publish records nothing).
             for event in (*decision.trips, *decision.resets):
@@ -187,15 +200,18 @@ class TradeCheckService:
         }
 
     @staticmethod
-    def _replay(s: Any, request_id: uuid.UUID) -> dict[str, Any]:
+    def _replay(s: Any, request_id: uuid.UUID, fingerprint: str) -> dict[str, Any]:
         rows = s.execute(
             "SELECT verdict_id, tenant_id, approved, blocked_by, reason_code, reason, "
-            "size_multiplier, net_ev, total_costs, dry_run, verdicts, trips, resets "
-            "FROM risk_verdicts WHERE proposal_id = :p AND origin = 'api'",
+            "size_multiplier, net_ev, total_costs, dry_run, verdicts, trips, resets, "
+            "request_hash FROM risk_verdicts WHERE proposal_id = :p AND origin = 'api'",
             p=request_id).dicts()
         if not rows:  # claimed by a call that is still deciding
             raise RequestInProgress(f"request {request_id} is being checked; repeat it shortly")
         row = rows[0]
+        if row["request_hash"] != fingerprint:
+            raise RequestIdReused(f"request_id {request_id} was used for another trade idea; "
+                                  f"a repeat must send the same body")
         events = switch_events_from_row(row)
         reason = row["reason"] if row["approved"] else \
             f"blocked by {row['blocked_by']}: {row['reason']}"
@@ -336,6 +352,8 @@ class KillSwitchCommand(BaseModel):
             raise ValueError(f"{self.switch} is a tenant switch: give tenant_id")
         if scope == Scope.GLOBAL and self.scope_key is not None:
             raise ValueError(f"{self.switch} has no scope_key")
+        if scope == Scope.TENANT and self.scope_key not in (None, str(self.tenant_id)):
+            raise ValueError(f"{self.switch} is keyed by its tenant: leave scope_key out")
         return self
 
     @property
@@ -376,6 +394,8 @@ class KillSwitchService:
                      at=call.now)
         session = self._db.tenant(cmd.tenant_id) if cmd.tenant_id else self._db.system()
         with session as s:
+            if cmd.tenant_id:
+                load_tenant(s)  # an unknown tenant is refused (422), not a database error
             changed = record_switch_change(s, event, source_event=f"api:{uuid.uuid4()}")
             if changed:
                 if cmd.tenant_id:

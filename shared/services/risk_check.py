@@ -169,7 +169,8 @@ class RiskDesk:
 
     def record(self, s: Session, message: DecisionProposedV1, event_id: str, now: datetime,
                risk: RiskContext, verdict: CastleVerdict, *, origin: str = "proposal",
-               actor: str = ACTOR, caller: str | None = None) -> Decision:
+               actor: str = ACTOR, caller: str | None = None,
+               request_hash: str | None = None) -> Decision:
         """Write the verdict (the outbox of its messages), its audit row, the trips and
         resets, and for an approved proposal (not an API check) the paper position."""
         verdict_id = uuid.uuid4()
@@ -181,11 +182,11 @@ class RiskDesk:
         s.execute(
             "INSERT INTO risk_verdicts (verdict_id, tenant_id, proposal_id, event_id, snapshot_id, "
             "symbol, structure, approved, blocked_by, reason_code, reason, size_multiplier, "
-            "net_ev, total_costs, dry_run, verdicts, trips, resets, origin, caller, decided_at, "
-            "published_at) VALUES (:id, :tenant, :proposal, :event, :snapshot, :symbol, "
-            ":structure, :approved, :blocked_by, :code, :reason, :size, :net_ev, :costs, "
-            ":dry_run, CAST(:verdicts AS jsonb), CAST(:trips AS jsonb), CAST(:resets AS jsonb), "
-            ":origin, :caller, :at, NULL)",
+            "net_ev, total_costs, dry_run, verdicts, trips, resets, origin, caller, request_hash, "
+            "decided_at, published_at) VALUES (:id, :tenant, :proposal, :event, :snapshot, "
+            ":symbol, :structure, :approved, :blocked_by, :code, :reason, :size, :net_ev, "
+            ":costs, :dry_run, CAST(:verdicts AS jsonb), CAST(:trips AS jsonb), "
+            "CAST(:resets AS jsonb), :origin, :caller, :hash, :at, NULL)",
             id=verdict_id, tenant=message.tenant_id, proposal=message.proposal_id,
             event=event_id, snapshot=risk.market.snapshot_id, symbol=message.symbol,
             structure=message.structure.value, approved=verdict.approved,
@@ -195,7 +196,7 @@ class RiskDesk:
             verdicts=json.dumps([v.model_dump(mode="json") for v in verdict.verdicts]),
             trips=json.dumps([t.model_dump(mode="json") for t in trips]),
             resets=json.dumps([r.model_dump(mode="json") for r in resets]),
-            origin=origin, caller=caller, at=signal.decided_at)
+            origin=origin, caller=caller, hash=request_hash, at=signal.decided_at)
         s.audit(actor=actor, action=("approved" if verdict.approved else "blocked")
                 + ("" if origin == "proposal" else f" ({origin})"),
                 subject=str(message.proposal_id), event_id=event_id,

@@ -269,3 +269,50 @@ def test_the_dry_run_lock_survives_every_api_path(risk_check, app_db, make_tenan
     assert before[0]["dry_run_until"] > NOW
     assert check(risk_check, grant("lock-trader@desk.example", tenant),
                  idea(tenant)).json["dry_run"] is True
+
+
+def test_a_request_id_reused_for_another_idea_is_refused(risk_check, app_db, make_tenant,
+                                                         grant):
+    tenant = make_tenant("api-reuse")
+    headers = grant("reuse@desk.example", tenant)
+    request_id = str(uuid.uuid4())
+    assert check(risk_check, headers, idea(tenant, request_id=request_id)).status_code == 200
+    other = check(risk_check, headers, idea(tenant, request_id=request_id, lots=2))
+    assert other.status_code == 409 and other.json["error"] == "request_id_reused"
+    assert counts(app_db, tenant)["risk_verdicts"] == 1
+
+
+def test_an_operator_trip_takes_over_an_automatic_one(risk_check, app_db, make_tenant, grant):
+    """Data tripped margin_utilisation; the operator trips it too: now only a person resets it."""
+    from shared.adapters.risk_state import record_switch_change
+    from shared.contracts import KillSwitchResetV1, KillSwitchTrippedV1
+
+    tenant = make_tenant("api-takeover")
+    ops = grant("takeover@desk.example", tenant, "operator")
+    auto = KillSwitchTrippedV1(switch="margin_utilisation", scope="tenant",
+                               scope_key=str(tenant), tenant_id=tenant, reason="0.91 > 0.80",
+                               actor="auto", at=NOW)
+    with app_db.tenant(tenant) as s:
+        assert record_switch_change(s, auto)
+    taken = switch(risk_check, ops, action="trip", switch="margin_utilisation",
+                   tenant_id=str(tenant), reason="hold until the broker reconciles")
+    assert taken.json["changed"] is True
+    data_reset = KillSwitchResetV1(**{**auto.model_dump(), "reason": "cleared"})
+    with app_db.tenant(tenant) as s:
+        assert not record_switch_change(s, data_reset, only_auto=True)
+        assert s.execute("SELECT actor, tripped FROM kill_switches WHERE tenant_id = :t",
+                         t=tenant).rows == (("takeover@desk.example", True),)
+
+
+@pytest.mark.parametrize(("body", "status", "error"), [
+    ({"scope_key": "someone-else"}, 400, "bad_request"),
+    ({"tenant_id": str(uuid.uuid4())}, 422, "unknown_tenant"),
+])
+def test_tenant_switches_name_a_real_tenant_and_only_it(risk_check, make_tenant, grant, body,
+                                                        status, error):
+    tenant = make_tenant("api-keys")
+    root = grant("keys-root@quantsentinel.example", None, "operator")
+    call = {"action": "trip", "switch": "daily_loss", "tenant_id": str(tenant),
+            "reason": "check keys", **body}
+    response = switch(risk_check, root, **call)
+    assert response.status_code == status and response.json["error"] == error, response.json

@@ -251,6 +251,24 @@ def test_a_data_trip_is_persisted_once_and_announced(risk_check, auth, app_db, m
     assert [r["reason_code"] for r in second_reason][-1] == "margin_utilisation_tripped"
 
 
+def test_a_tenant_session_reads_global_switches_but_cannot_change_them(app_db, make_tenant):
+    from pg8000.exceptions import DatabaseError
+
+    tenant = make_tenant("iso-global")
+    with pytest.raises(DatabaseError, match="row-level security"), app_db.tenant(tenant) as s:
+        s.execute("INSERT INTO kill_switches (switch, scope, scope_key, tripped, reason, actor, "
+                  "changed_at) VALUES ('master', 'global', '', false, 'r', 'x', now())")
+    with app_db.tenant(tenant) as s:  # an UPDATE of a global row matches nothing
+        assert s.execute("UPDATE kill_switches SET tripped = false WHERE tenant_id IS NULL "
+                         "RETURNING 1").rows == ()
+    with pytest.raises(DatabaseError, match="automatic changes"), app_db.tenant(tenant) as s:
+        s.execute("SELECT change_global_switch('master', 'global', '', false, 'r', "
+                  "'mallory@x.example', NULL, now())")
+    with pytest.raises(DatabaseError, match="automatic changes"), app_db.tenant(tenant) as s:
+        s.execute("SELECT change_global_switch('symbol', 'symbol', 'NIFTY', true, 'r', 'auto', "
+                  "NULL, now())")
+
+
 def test_the_risk_tables_are_isolated_and_history_is_append_only(app_db, make_tenant):
     from pg8000.exceptions import DatabaseError
 
