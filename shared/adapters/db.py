@@ -394,6 +394,25 @@ class Database:
         """A transaction with no tenant: shared tables only; tenant tables show zero rows."""
         return self._transaction(None, isolation)
 
+    @contextlib.contextmanager
+    def advisory_lock(self, name: str) -> Iterator[bool]:
+        """Try to take the session-level advisory lock ``name`` on a dedicated connection,
+        without waiting; yields whether it was taken, and releases it on exit. Held across
+        transactions (a retrain holds it while it trains), released if the process dies
+        (the server drops the session's locks with its connection)."""
+        conn = self._acquire()
+        session = Session(conn, None)
+        taken = False
+        try:
+            taken = bool(session.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(:n, 0))", n=name).scalar())
+            yield taken
+        finally:
+            if taken and not session.broken:
+                with contextlib.suppress(Exception):
+                    session.execute("SELECT pg_advisory_unlock(hashtextextended(:n, 0))", n=name)
+            self._release(conn, not session.broken)
+
     def active_tenants(self) -> list[UUID]:
         """Ids of active tenants (through a SECURITY DEFINER function: ids only)."""
         with self.system() as s:
