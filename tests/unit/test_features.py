@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from shared.domain.features import (
     default_features,
     garman_klass_variance,
 )
+from shared.marketdata import HistoryFormat, read_history
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "index_history"
 
@@ -125,11 +125,9 @@ def _nifty_daily() -> Panel:
     path = FIXTURES / "nifty50_daily_2000-2019_yahoo_VatsalSin.csv"
     if not path.exists():
         pytest.skip("the fixture kit (../shared) is not beside the checkout")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return Panel(np.array([r["Date"] for r in rows], dtype="datetime64[D]"),
-                 {k: np.array([float(r[k.capitalize()]) for r in rows])
-                  for k in ("open", "high", "low", "close")})
+    bars = read_history(path, HistoryFormat.YAHOO_PANDAS, symbol="NIFTY")
+    return Panel(bars.dates, {"open": bars.open, "high": bars.high, "low": bars.low,
+                              "close": bars.close})
 
 
 def test_the_audit_passes_on_1000_rows_of_real_nifty_history():
