@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     )
     raw_bucket: str = "qs-raw-snapshots"
     models_bucket: str = "qs-model-artifacts"
+    history_uri: str = Field(
+        "gs://qs-index-history",
+        description="where retrain reads daily index history: gs://bucket[/prefix] or "
+                    "file:<dir>, holding daily/<SYMBOL>.csv",
+    )
     dead_letter_topic: str = "qs.dead-letter"
 
     # --- market data -------------------------------------------------------------------

@@ -151,7 +151,7 @@ def test_functions_not_built_yet_reject_instead_of_looping(client_for, auth, sou
 
 
 def test_scheduled_functions_not_built_yet_say_so(client_for, auth):
-    for source in ("functions/news_ingest", "functions/retrain"):
+    for source in ("functions/news_ingest",):
         response = client_for(source).post("/run", headers=auth, json={"symbol": "NIFTY"})
         assert response.status_code == 501
         assert "issue #" in response.json["reason"]

@@ -138,9 +138,9 @@ def test_a_schedule_fires_on_its_cron_in_ist(cloud, tmp_path):
 
 
 def test_the_repository_schedules_reach_their_functions(cloud):
-    firing = cloud.scheduler.fire("retrain-nightly")
-    assert firing.status == 501  # authenticated and routed; retrain's service lands with issue 5
-    assert "issue #5" in firing.error
+    firing = cloud.scheduler.fire("news-ingest")
+    assert firing.status == 501  # authenticated and routed; news_ingest lands with issue 7
+    assert "issue #7" in firing.error
 
 
 def test_stop_leaves_no_process_or_port_behind(tmp_path):

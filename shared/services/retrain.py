@@ -1,0 +1,272 @@
+"""retrain: train, judge, and promote or reject; publish what happened.
+
+One model (a model type, global or for a tenant) is retrained like this
+(:meth:`RetrainService.retrain`):
+
+1. take the model's **training lock** (a session-level advisory lock); if another retrain
+   holds it, record a ``locked_out`` attempt and stop: production is untouched;
+2. load the **history** (daily bars with a data version) and let the trainer validate it
+   and run the **causality audit** of its features;
+3. **train**: walk-forward out-of-sample metrics, the artifact, the feature schema;
+4. **stage** the version (artifact to GCS with its SHA-256, lineage to Postgres);
+5. **judge** it (:func:`shared.domain.registry.judge`): its contract, the schema of the
+   running version, the artifact as stored (downloaded again and hashed), and the paired
+   comparison with production on the same held-out slice;
+6. **promote** (one SERIALIZABLE transaction flips the pointer) and publish
+   ``model.promoted``, or **reject** and publish ``model.rejected``.
+
+Bad training data, a failed audit, a training error: the attempt is recorded in
+``training_attempts`` with the error, partial metrics and data version, ``retrain.failed``
+is published, and production stays as it was.
+
+Scheduled runs retrain every model of the catalogue (or those the payload names);
+``POST /train`` retrains one model and ``POST /rollback`` restores the previous production
+version, both for operators (platform operators for global models).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.adapters.bus import Bus
+from shared.adapters.db import Database
+from shared.adapters.history_store import HistoryStore
+from shared.adapters.principals import load_access
+from shared.adapters.registry import Lineage, ModelRegistry
+from shared.contracts import ModelPromotedV1, ModelRejectedV1, RetrainFailedV1
+from shared.domain.models.trainers import HarVolTrainer, Trainer
+from shared.domain.registry import Candidate, judge
+from shared.errors import PermanentError, TransientError
+from shared.runtime import HttpCall, Outcome, Runtime, ScheduledRun
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RetrainCommand", "RetrainResult", "RetrainService", "RollbackCommand",
+           "TrainCommand", "default_trainers"]
+
+
+def default_trainers() -> dict[str, Trainer]:
+    """The global models the nightly retrain maintains, by model type."""
+    trainers: list[Trainer] = [HarVolTrainer(horizon=h) for h in (1, 5, 22)]
+    return {t.model_type: t for t in trainers}
+
+
+@lru_cache(maxsize=1)
+def code_commit() -> str:
+    """The deployed code's commit (``QS_CODE_COMMIT`` is set at deploy time; locally git)."""
+    import os
+
+    if commit := os.environ.get("QS_CODE_COMMIT"):
+        return commit
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).resolve().parents[2])
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class UnknownModel(PermanentError):
+    reason_code = "unknown_model"
+    http_status = 404
+
+
+class RetrainCommand(BaseModel):
+    """The scheduler's payload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scope: Literal["global"] = "global"
+    models: tuple[str, ...] | None = Field(None, description="default: the whole catalogue")
+    symbol: str = Field("NIFTY", min_length=1, max_length=32)
+
+
+class TrainCommand(BaseModel):
+    """``POST /train``: retrain one model now."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_type: str = Field(min_length=1, max_length=64)
+    tenant_id: UUID | None = None
+    symbol: str = Field("NIFTY", min_length=1, max_length=32)
+
+
+class RollbackCommand(BaseModel):
+    """``POST /rollback``: restore the previous production version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_type: str = Field(min_length=1, max_length=64)
+    tenant_id: UUID | None = None
+    reason: str = Field(min_length=3, max_length=500)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainResult:
+    """What one model's retrain did."""
+
+    model_type: str
+    status: Literal["promoted", "rejected", "failed", "locked_out"]
+    version: int | None
+    reason: str
+    metrics: Mapping[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model_type": self.model_type, "status": self.status, "version": self.version,
+                "reason": self.reason,
+                "metrics": {k: round(v, 6) for k, v in self.metrics.items()}}
+
+
+class RetrainService:
+    """See the module docstring."""
+
+    def __init__(self, *, db: Database, registry: ModelRegistry, bus: Bus,
+                 history: HistoryStore, trainers: Mapping[str, Trainer] | None = None) -> None:
+        self._db = db
+        self._registry = registry
+        self._bus = bus
+        self._history = history
+        self._trainers = dict(trainers or default_trainers())
+
+    @classmethod
+    def from_runtime(cls, rt: Runtime) -> RetrainService:
+        from shared.adapters.blobs import GcsBlobStore
+        from shared.adapters.history_store import history_store
+
+        settings = rt.settings
+        blobs = GcsBlobStore(settings.project_id,
+                             emulator=settings.storage_emulator_host is not None)
+        return cls(db=rt.database, registry=ModelRegistry(rt.database, blobs,
+                                                          settings.models_bucket),
+                   bus=rt.bus, history=history_store(settings.history_uri, blobs))
+
+    # ---------------------------------------------------------------- entry points
+    def __call__(self, run: ScheduledRun, now: datetime) -> Outcome:
+        try:
+            cmd = RetrainCommand.model_validate(run.payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise PermanentError(f"retrain payload: {'.'.join(map(str, first['loc']))}: "
+                                 f"{first['msg']}", reason_code="bad_payload") from None
+        names = cmd.models or tuple(self._trainers)
+        unknown = [m for m in names if m not in self._trainers]
+        if unknown:
+            raise UnknownModel(f"unknown model types {unknown}; known: {sorted(self._trainers)}")
+        results = [self.retrain(m, None, run_id=run.run_id, symbol=cmd.symbol, now=now)
+                   for m in names]
+        return Outcome.done(results=[r.as_dict() for r in results])
+
+    def train_api(self, cmd: TrainCommand, call: HttpCall) -> dict[str, Any]:
+        load_access(self._db, call.caller).require_operator(cmd.tenant_id)
+        if cmd.model_type not in self._trainers:
+            raise UnknownModel(f"unknown model type {cmd.model_type!r}; known: "
+                               f"{sorted(self._trainers)}")
+        run_id = f"api:{call.caller}@{call.now.isoformat()}"
+        return self.retrain(cmd.model_type, cmd.tenant_id, run_id=run_id, symbol=cmd.symbol,
+                            now=call.now).as_dict()
+
+    def rollback_api(self, cmd: RollbackCommand, call: HttpCall) -> dict[str, Any]:
+        load_access(self._db, call.caller).require_operator(cmd.tenant_id)
+        previous = self._registry.production(cmd.model_type, cmd.tenant_id)
+        restored = self._registry.rollback(cmd.model_type, cmd.tenant_id, now=call.now,
+                                           reason=f"rolled back by {call.caller}: {cmd.reason}")
+        self._bus.publish(ModelPromotedV1(
+            model_type=cmd.model_type, model_version=restored.version, tenant_id=cmd.tenant_id,
+            metrics=dict(restored.metrics), at=call.now,
+            previous_model_version=previous.version if previous else None))
+        return {"model_type": cmd.model_type, "restored_version": restored.version,
+                "rolled_back_version": previous.version if previous else None}
+
+    # ------------------------------------------------------------------- one model
+    def retrain(self, model_type: str, tenant_id: UUID | None, *, run_id: str, symbol: str,
+                now: datetime) -> RetrainResult:
+        trainer = self._trainers[model_type]
+        with self._registry.training_lock(model_type, tenant_id) as mine:
+            if not mine:
+                reason = f"another retrain of {model_type} holds the training lock"
+                self._registry.record_failure(model_type, tenant_id, run_id=run_id,
+                                              reason_code="training_locked", error=reason,
+                                              started_at=now, status="locked_out")
+                logger.info("%s: %s", model_type, reason)
+                return RetrainResult(model_type, "locked_out", None, reason, {})
+            data_version: str | None = None
+            try:
+                loaded = self._history.daily(symbol)
+                data_version = loaded.data_version
+                return self._train_and_judge(trainer, tenant_id, loaded, run_id, now)
+            except TransientError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
+                code = getattr(exc, "reason_code", type(exc).__name__)
+                error = f"{type(exc).__name__}: {exc}"
+                self._registry.record_failure(model_type, tenant_id, run_id=run_id,
+                                              reason_code=code, error=error, started_at=now,
+                                              data_version=data_version)
+                self._bus.publish(RetrainFailedV1(model_type=model_type, tenant_id=tenant_id,
+                                                  error=error[:2000], data_version=data_version,
+                                                  at=now))
+                if not isinstance(exc, PermanentError):
+                    logger.exception("retrain of %s failed", model_type)
+                else:
+                    logger.warning("retrain of %s failed: %s", model_type, error)
+                return RetrainResult(model_type, "failed", None, error, {})
+
+    def _train_and_judge(self, trainer: Trainer, tenant_id: UUID | None, loaded: Any,
+                         run_id: str, now: datetime) -> RetrainResult:
+        model_type = trainer.model_type
+        production = self._registry.production(model_type, tenant_id)
+        trained = trainer.train(loaded.bars)
+        staged = self._registry.stage(
+            model_type, tenant_id, trained.artifact, trained.feature_schema, trained.metrics,
+            Lineage(code_commit=code_commit(), data_version=loaded.data_version,
+                    data_end=loaded.data_end, run_id=run_id,
+                    parent_version=production.version if production else None))
+        try:
+            stored = self._registry.fetch(staged.artifact_uri, staged.sha256)
+            paired = None
+            if production is not None:
+                paired = trainer.paired(trained, self._registry.fetch(production.artifact_uri,
+                                                                      production.sha256),
+                                        loaded.bars)
+        except Exception as exc:
+            # the candidate cannot be judged: it never serves (the error is recorded above)
+            self._registry.reject(model_type, tenant_id, staged.version,
+                                  judgement=f"not judged: {type(exc).__name__}: {exc}",
+                                  paired=None, now=now)
+            raise
+        verdict = judge(trainer.contract,
+                        Candidate(model_type, trained.metrics, trained.feature_schema,
+                                  len(stored), hashlib.sha256(stored).hexdigest(),
+                                  staged.sha256),
+                        production_schema=production.feature_schema if production else None,
+                        paired=paired)
+        numbers = dict(verdict.numbers)
+        if verdict.promote:
+            self._registry.promote(model_type, tenant_id, staged.version,
+                                   judgement=verdict.explain(), paired=numbers, now=now)
+            self._bus.publish(ModelPromotedV1(
+                model_type=model_type, model_version=staged.version, tenant_id=tenant_id,
+                metrics=dict(trained.metrics), at=now,
+                previous_model_version=production.version if production else None))
+            status: Literal["promoted", "rejected"] = "promoted"
+        else:
+            self._registry.reject(model_type, tenant_id, staged.version,
+                                  judgement=verdict.explain(), paired=numbers, now=now)
+            self._bus.publish(ModelRejectedV1(
+                model_type=model_type, model_version=staged.version, tenant_id=tenant_id,
+                metrics=dict(trained.metrics), at=now, reason=verdict.explain()[:2000]))
+            status = "rejected"
+        logger.info("%s v%d %s: %s", model_type, staged.version, status, verdict.explain())
+        return RetrainResult(model_type, status, staged.version, verdict.explain(),
+                             trained.metrics)
