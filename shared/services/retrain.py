@@ -45,7 +45,7 @@ from shared.adapters.history_store import HistoryStore
 from shared.adapters.principals import load_access
 from shared.adapters.registry import Lineage, ModelRegistry
 from shared.contracts import ModelPromotedV1, ModelRejectedV1, RetrainFailedV1
-from shared.domain.models.trainers import HarVolTrainer, Trainer
+from shared.domain.models.trainers import DirectionTrainer, HarVolTrainer, Trainer
 from shared.domain.registry import Candidate, judge
 from shared.errors import PermanentError, TransientError
 from shared.runtime import HttpCall, Outcome, Runtime, ScheduledRun
@@ -58,7 +58,8 @@ __all__ = ["RetrainCommand", "RetrainResult", "RetrainService", "RollbackCommand
 
 def default_trainers() -> dict[str, Trainer]:
     """The global models the nightly retrain maintains, by model type."""
-    trainers: list[Trainer] = [HarVolTrainer(horizon=h) for h in (1, 5, 22)]
+    trainers: list[Trainer] = [*(HarVolTrainer(horizon=h) for h in (1, 5, 22)),
+                               DirectionTrainer(horizon=5)]
     return {t.model_type: t for t in trainers}
 
 

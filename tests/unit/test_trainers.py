@@ -1,0 +1,86 @@
+"""Trainers on real NIFTY history: metrics, artifacts and the contracts' verdicts."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.domain.models.trainers import (
+    CausalityAuditFailed,
+    DirectionTrainer,
+    HarVolTrainer,
+    TrainingDataInvalid,
+)
+from shared.domain.registry import Candidate, judge
+from shared.marketdata import DailyBars, HistoryFormat, read_history
+
+NIFTY = (Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "index_history"
+         / "nifty50_daily_2000-2019_yahoo_VatsalSin.csv")
+
+
+@pytest.fixture(scope="module")
+def bars() -> DailyBars:
+    if not NIFTY.exists():
+        pytest.skip("the fixture kit (../shared) is not beside the checkout")
+    return read_history(NIFTY, HistoryFormat.YAHOO_PANDAS, symbol="NIFTY")
+
+
+def verdict(trainer, trained, **kw):
+    sha = hashlib.sha256(trained.artifact).hexdigest()
+    return judge(trainer.contract, Candidate(trainer.model_type, trained.metrics,
+                                             trained.feature_schema, len(trained.artifact),
+                                             sha, sha), **kw)
+
+
+def test_the_har_model_passes_its_contract_and_round_trips(bars):
+    trainer = HarVolTrainer(horizon=5)
+    trained = trainer.train(bars)
+    m = trained.metrics
+    assert 0 < m["qlike"] < 0.6 and m["r2_os"] > 0 and m["oos_origins"] > 300
+    assert verdict(trainer, trained).promote
+    fit = trainer.load(trained.artifact)
+    assert fit.horizon == 5 and fit.log and fit.n_obs == int(m["n_obs"])
+    paired = trainer.paired(trained, trained.artifact, bars)
+    assert paired.rows == 250 and abs(paired.candidate - paired.production) < 0.005
+
+
+def test_a_direction_model_without_skill_is_refused(bars):
+    trainer = DirectionTrainer()
+    trained = trainer.train(bars)
+    m = trained.metrics
+    assert m["ece"] < 0.05 and abs(m["accuracy"] - m["base_rate"]) < 0.03
+    refused = verdict(trainer, trained)
+    assert not refused.promote and "brier_skill" in refused.explain()
+
+
+def test_too_little_history_and_a_foreign_artifact_are_refused(bars):
+    short = DailyBars(symbol="NIFTY", source=bars.source, dates=bars.dates[:300],
+                      open=bars.open[:300], high=bars.high[:300], low=bars.low[:300],
+                      close=bars.close[:300], volume=bars.volume[:300])
+    with pytest.raises(TrainingDataInvalid, match="need at least"):
+        HarVolTrainer().train(short)
+    with pytest.raises(TrainingDataInvalid, match="not a HAR-RV artifact"):
+        HarVolTrainer.load(b"not json")
+    with pytest.raises(TrainingDataInvalid, match="not a HAR-RV artifact"):
+        HarVolTrainer.load(b'{"kind": "lightgbm"}')
+
+
+def test_the_audit_guards_training(bars, monkeypatch):
+    from shared.domain import features as feats
+    from shared.domain.features import Feature
+
+    def leaky() -> tuple[Feature, ...]:
+        def tomorrow(p):
+            out = np.full(len(p), np.nan)
+            out[:-1] = p["close"][1:]
+            return out
+
+        return (Feature("tomorrow_close", 1, 0, tomorrow, ("close",)),)
+
+    monkeypatch.setattr("shared.domain.models.trainers.default_features", leaky)
+    assert feats.default_features is not leaky
+    with pytest.raises(CausalityAuditFailed, match="tomorrow_close"):
+        HarVolTrainer().train(bars)
