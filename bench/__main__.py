@@ -7,6 +7,8 @@ Benchmarks:
 * a full real NSE payload parsed and analysed; one snapshot written to Postgres
   (``bench/chain.py``);
 * kill switches plus the seven walls per proposal, p99 over 10,000 (``bench/risk.py``);
+* the full retrain of the global models, the cold load of a production model from the
+  registry, and one direction prediction (``bench/retrain.py``);
 * cold import time of each function's entry module (fresh interpreter, median of N), the
   number that dominates a Cloud Function's cold start;
 * local cloud start time (Postgres, emulators, seven functions, topology), median of N.
@@ -90,6 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench import risk
 
     results.update(risk.run(args.runs))
+    print("retrain: all global models, cold model load, one prediction ...", file=sys.stderr,
+          flush=True)
+    from bench import retrain
+
+    results.update(retrain.run(min(args.runs, 3)))
     if not args.skip_cloud:
         print("local cloud start ...", file=sys.stderr, flush=True)
         s = cloud_start(args.runs)

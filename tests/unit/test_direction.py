@@ -410,3 +410,29 @@ def test_no_look_ahead_on_nifty_predictions():
     at_t = leak_base.rows == t
     assert leak_base.p_up[at_t] != leak_moved.p_up[leak_moved.rows == t]
     assert leak_base.score.accuracy > 0.6  # the leak "works", as leaks do
+
+
+def test_serving_loads_the_predictor_without_lightgbm():
+    """The artifact carries the dumped trees: DirectionPredictor rebuilds the evaluator in a
+    fresh interpreter that never imports lightgbm, and predicts exactly as the fit does."""
+    import subprocess
+    import sys
+
+    from shared.domain.models.direction import DirectionModel, DirectionPredictor
+
+    rng = np.random.default_rng(1234)
+    X = rng.normal(size=(1_500, 4))
+    y = X[:, 0] + 0.5 * rng.normal(size=1_500) > 0
+    fit = DirectionModel(num_boost_round=40).fit(X, y)
+    data = fit.to_bytes()
+    predictor = DirectionPredictor.from_bytes(data)
+    rows = rng.normal(size=(200, 4))
+    assert [predictor.predict_one(r) for r in rows] == [fit.predict_one(r) for r in rows]
+    code = ("import sys; from shared.domain.models.direction import DirectionPredictor; "
+            "p = DirectionPredictor.from_bytes(sys.stdin.buffer.read()); "
+            "print(p.predict_one([0.1, 0.0, 0.0, 0.0]), 'lightgbm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True,
+                         check=True)
+    value, imported = out.stdout.decode().split()
+    assert float(value) == fit.predict_one(np.array([0.1, 0.0, 0.0, 0.0]))
+    assert imported == "False"

@@ -49,6 +49,7 @@ from shared.domain.models.cv import purged_kfold, walk_forward_splits
 
 __all__ = [
     "DEFAULT_HORIZON",
+    "DirectionPredictor",
     "DEFAULT_PARAMS",
     "SERIAL_FORMAT",
     "DirectionFit",
@@ -677,6 +678,9 @@ class DirectionFit:
             "n_train": self.n_train,
             "base_rate": self.base_rate,
             "oof": None if self.oof is None else asdict(self.oof),
+            # the trees as LightGBM dumps them: serving rebuilds the flat-array evaluator
+            # from these without importing lightgbm (DirectionPredictor)
+            "trees": self.booster.dump_model(),
         }
         return json.dumps(payload, sort_keys=True).encode("utf-8")
 
@@ -703,6 +707,38 @@ class DirectionFit:
                    feature_names=names, n_train=int(payload["n_train"]),
                    base_rate=float(payload["base_rate"]),
                    oof=None if oof is None else ProbabilityScore(**oof))
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionPredictor:
+    """What serving needs of a :class:`DirectionFit`: the flat-array trees and the
+    calibration, loaded from :meth:`DirectionFit.to_bytes` **without importing lightgbm**
+    (about 1.5 s of a cold start). Predictions equal :meth:`DirectionFit.predict_one`."""
+
+    ensemble: TreeEnsemble
+    calibration: PlattCalibration
+    feature_names: tuple[str, ...]
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DirectionPredictor:
+        try:
+            payload = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a direction model payload: {exc}") from None
+        if not isinstance(payload, dict) or payload.get("format") != SERIAL_FORMAT \
+                or "trees" not in payload:
+            raise ValueError(f"not a {SERIAL_FORMAT} payload with its trees")
+        cal = payload["calibration"]
+        return cls(ensemble=TreeEnsemble.from_dump(payload["trees"]),
+                   calibration=PlattCalibration(a=float(cal["a"]), b=float(cal["b"])),
+                   feature_names=tuple(payload["feature_names"]))
+
+    def predict_one(self, x: npt.ArrayLike) -> float:
+        """Calibrated P(up) of one row, shape ``(n_features,)``."""
+        xa = np.asarray(x, dtype=np.float64)
+        if xa.shape != (self.ensemble.n_features,):
+            raise ValueError(f"x must have shape ({self.ensemble.n_features},), got {xa.shape}")
+        return self.calibration.apply_one(self.ensemble.raw_one(xa))
 
 
 @dataclass(frozen=True, slots=True)
