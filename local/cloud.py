@@ -286,9 +286,17 @@ class LocalCloud:
         from google.cloud import storage
 
         client = storage.Client(project=self.config.project_id, credentials=AnonymousCredentials())
-        for bucket in ("qs-raw-snapshots", "qs-model-artifacts"):
+        for bucket in ("qs-raw-snapshots", "qs-model-artifacts", "qs-index-history"):
             with contextlib.suppress(Exception):  # already exists
                 client.create_bucket(bucket)
+        # retrain's daily history: the kit's NIFTY 2000-2019 file when it sits beside the
+        # checkout (a development convenience; in the cloud, operators upload history)
+        kit = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "index_history"
+        daily = kit / "nifty50_daily_2000-2019_yahoo_VatsalSin.csv"
+        if daily.is_file():
+            blob = client.bucket("qs-index-history").blob("daily/NIFTY.csv")
+            if not blob.exists():
+                blob.upload_from_filename(str(daily), content_type="text/csv")
 
     def topic_path(self, topic: str) -> str:
         return f"projects/{self.config.project_id}/topics/{topic}"
