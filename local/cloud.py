@@ -244,6 +244,8 @@ class LocalCloud:
             "QS_LOG_LEVEL": self.config.log_level,
             "THREADS": "4",
         })
+        if name == "retrain":  # MLflow tracking, in its own database
+            env["QS_MLFLOW_TRACKING_URI"] = self.database.mlflow_url
         env.update(self.config.extra_env)
         return env
 

@@ -24,6 +24,7 @@ from shared.adapters.migrations import apply_migrations
 logger = logging.getLogger(__name__)
 
 DATABASE = "quantsentinel"
+MLFLOW_DATABASE = "quantsentinel_mlflow"
 OWNER_ROLE = "qs_owner"
 APP_ROLE = "qs_app"
 # Local-only passwords: the embedded server trusts its Unix socket, and a CI server given
@@ -44,6 +45,11 @@ class LocalDatabase:
     @property
     def app_url(self) -> str:
         return self.app.url()
+
+    @property
+    def mlflow_url(self) -> str:
+        """MLflow's backend store: its own database, as the owner role."""
+        return self.owner.with_database(MLFLOW_DATABASE).url()
 
     @property
     def owner_url(self) -> str:
@@ -114,6 +120,11 @@ def bootstrap(admin: ConnectionParams) -> tuple[ConnectionParams, ConnectionPara
         ).rows
         if not exists:
             conn.execute_simple(f"CREATE DATABASE {DATABASE} OWNER {OWNER_ROLE}")
+        # MLflow's tracking store needs a database of its own (it creates its tables in
+        # public, which the application database keeps closed); the owner owns it
+        if not conn.execute_unnamed("SELECT 1 FROM pg_database WHERE datname = $1",
+                                    vals=(MLFLOW_DATABASE,)).rows:
+            conn.execute_simple(f"CREATE DATABASE {MLFLOW_DATABASE} OWNER {OWNER_ROLE}")
     finally:
         conn.close()
     db_admin = admin.with_database(DATABASE)

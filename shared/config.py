@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     )
     raw_bucket: str = "qs-raw-snapshots"
     models_bucket: str = "qs-model-artifacts"
+    mlflow_tracking_uri: SecretStr | None = Field(
+        None, description="MLflow backend store (postgresql://role:pw@host/mlflow, its own "
+                          "database); unset: retrain tracks nothing (the registry still "
+                          "records every version)")
+    mlflow_artifact_root: str | None = Field(
+        None, description="where MLflow puts run artifacts (default gs://<models_bucket>/mlflow)")
     history_uri: str = Field(
         "gs://qs-index-history",
         description="where retrain reads daily index history: gs://bucket[/prefix] or "

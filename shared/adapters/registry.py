@@ -71,6 +71,7 @@ class Lineage:
     data_end: date
     run_id: str
     parent_version: int | None = None
+    tracking_run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +102,14 @@ class ModelVersion:
                    size_bytes=row["size_bytes"], feature_schema=tuple(js(row["feature_schema"])),
                    metrics=dict(js(row["metrics"])), judgement=row["judgement"],
                    lineage=Lineage(row["code_commit"], row["data_version"], row["data_end"],
-                                   row["run_id"], row["parent_version"]),
+                                   row["run_id"], row["parent_version"],
+                                   row["tracking_run_id"]),
                    promoted_at=row["promoted_at"])
 
 
 _COLUMNS = ("model_type, tenant_id, version, state, artifact_uri, sha256, size_bytes, "
             "feature_schema, metrics, judgement, code_commit, data_version, data_end, run_id, "
-            "parent_version, promoted_at")
+            "parent_version, tracking_run_id, promoted_at")
 
 
 def _split_uri(uri: str) -> tuple[str, str]:
@@ -154,14 +156,15 @@ class ModelRegistry:
             rows = s.execute(
                 f"INSERT INTO model_versions (model_type, tenant_id, version, state, artifact_uri, "
                 f"sha256, size_bytes, feature_schema, metrics, code_commit, data_version, "
-                f"data_end, run_id, parent_version) VALUES (:m, :t, :v, 'staged', :uri, :sha, "
-                f":size, CAST(:schema AS jsonb), CAST(:metrics AS jsonb), :commit, :data, :end, "
-                f":run, :parent) RETURNING {_COLUMNS}",
+                f"data_end, run_id, parent_version, tracking_run_id) VALUES (:m, :t, :v, "
+                f"'staged', :uri, :sha, :size, CAST(:schema AS jsonb), CAST(:metrics AS jsonb), "
+                f":commit, :data, :end, :run, :parent, :tracking) RETURNING {_COLUMNS}",
                 m=model_type, t=tenant_id, v=version, uri=uri, sha=sha, size=len(artifact),
                 schema=json.dumps(list(feature_schema)),
                 metrics=json.dumps({k: float(v) for k, v in metrics.items()}),
                 commit=lineage.code_commit, data=lineage.data_version, end=lineage.data_end,
-                run=lineage.run_id, parent=lineage.parent_version).dicts()
+                run=lineage.run_id, parent=lineage.parent_version,
+                tracking=lineage.tracking_run_id).dicts()
         return ModelVersion.from_row(rows[0])
 
     def get(self, model_type: str, tenant_id: UUID | None, version: int) -> ModelVersion | None:

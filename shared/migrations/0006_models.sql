@@ -3,7 +3,8 @@
 -- model_versions     every trained version of a model type, global (tenant_id NULL) or a
 --                    tenant's own, with its artifact (GCS URI, SHA-256, size), feature
 --                    schema, metrics, the judgement that promoted or rejected it, and its
---                    lineage (parent version, code commit, data version and end date);
+--                    lineage (parent version, code commit, data version and end date, the
+--                    MLflow run that tracked the training);
 -- model_pointers     the production pointer per (model type, tenant): what serving loads;
 -- training_attempts  every attempt that did not produce a promoted or rejected version:
 --                    the error, partial metrics and input data version.
@@ -35,6 +36,7 @@ CREATE TABLE model_versions (
     data_version     text NOT NULL,
     data_end         date NOT NULL,
     run_id           text NOT NULL,
+    tracking_run_id  text,                       -- the MLflow run that trained it
     created_at       timestamptz NOT NULL DEFAULT now(),
     promoted_at      timestamptz,
     state_changed_at timestamptz NOT NULL DEFAULT now(),

@@ -19,6 +19,11 @@ Bad training data, a failed audit, a training error: the attempt is recorded in
 ``training_attempts`` with the error, partial metrics and data version, ``retrain.failed``
 is published, and production stays as it was.
 
+Every training is tracked in MLflow when ``QS_MLFLOW_TRACKING_URI`` is set (params, the
+data version, metrics, the artifact; the run id goes into the version's lineage). Tracking
+is best effort: an MLflow outage is logged and the retrain goes on, since the registry,
+not MLflow, decides what serves.
+
 Scheduled runs retrain every model of the catalogue (or those the payload names);
 ``POST /train`` retrains one model and ``POST /rollback`` restores the previous production
 version, both for operators (platform operators for global models).
@@ -26,10 +31,12 @@ version, both for operators (platform operators for global models).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import logging
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -44,6 +51,7 @@ from shared.adapters.db import Database
 from shared.adapters.history_store import HistoryStore
 from shared.adapters.principals import load_access
 from shared.adapters.registry import Lineage, ModelRegistry
+from shared.adapters.tracking import NullTracker, TrackedRun, Tracker
 from shared.contracts import ModelPromotedV1, ModelRejectedV1, RetrainFailedV1
 from shared.domain.models.trainers import DirectionTrainer, HarVolTrainer, Trainer
 from shared.domain.registry import Candidate, judge
@@ -133,24 +141,32 @@ class RetrainService:
     """See the module docstring."""
 
     def __init__(self, *, db: Database, registry: ModelRegistry, bus: Bus,
-                 history: HistoryStore, trainers: Mapping[str, Trainer] | None = None) -> None:
+                 history: HistoryStore, trainers: Mapping[str, Trainer] | None = None,
+                 tracker: Tracker | None = None) -> None:
         self._db = db
         self._registry = registry
         self._bus = bus
         self._history = history
         self._trainers = dict(trainers or default_trainers())
+        self._tracker = tracker or NullTracker()
 
     @classmethod
     def from_runtime(cls, rt: Runtime) -> RetrainService:
         from shared.adapters.blobs import GcsBlobStore
         from shared.adapters.history_store import history_store
+        from shared.adapters.tracking import tracker_from_settings
 
         settings = rt.settings
         blobs = GcsBlobStore(settings.project_id,
                              emulator=settings.storage_emulator_host is not None)
+        uri = settings.mlflow_tracking_uri
+        tracker = tracker_from_settings(
+            uri.get_secret_value() if uri else None,
+            settings.mlflow_artifact_root or f"gs://{settings.models_bucket}/mlflow")
         return cls(db=rt.database, registry=ModelRegistry(rt.database, blobs,
                                                           settings.models_bucket),
-                   bus=rt.bus, history=history_store(settings.history_uri, blobs))
+                   bus=rt.bus, history=history_store(settings.history_uri, blobs),
+                   tracker=tracker)
 
     # ---------------------------------------------------------------- entry points
     def __call__(self, run: ScheduledRun, now: datetime) -> Outcome:
@@ -223,16 +239,65 @@ class RetrainService:
                     logger.warning("retrain of %s failed: %s", model_type, error)
                 return RetrainResult(model_type, "failed", None, error, {})
 
+    @contextlib.contextmanager
+    def _tracked(self, model_type: str, run_id: str, tags: Mapping[str, str]
+                 ) -> Iterator[TrackedRun]:
+        """An MLflow run, or a null one when tracking is down (logged, never fatal)."""
+        try:
+            cm = self._tracker.run(model_type, run_id.replace("/", "_"), tags)
+            run = cm.__enter__()
+        except (TransientError, PermanentError) as exc:
+            logger.warning("tracking unavailable for %s, training untracked: %s",
+                           model_type, exc)
+            with NullTracker().run(model_type, run_id, tags) as null:
+                yield null
+            return
+        try:
+            yield run
+        except BaseException as exc:
+            if not cm.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            cm.__exit__(None, None, None)
+
+    @staticmethod
+    def _quietly(what: str, call: Callable[[], Any]) -> None:
+        try:
+            call()
+        except (TransientError, PermanentError) as exc:
+            logger.warning("tracking: could not %s: %s", what, exc)
+
     def _train_and_judge(self, trainer: Trainer, tenant_id: UUID | None, loaded: Any,
                          run_id: str, now: datetime) -> RetrainResult:
         model_type = trainer.model_type
         production = self._registry.production(model_type, tenant_id)
-        trained = trainer.train(loaded.bars)
+        tags = {"run_id": run_id, "tenant": str(tenant_id or "global"),
+                "code_commit": code_commit(), "data_version": loaded.data_version}
+        with self._tracked(model_type, run_id, tags) as tracked:
+            params = {"data_end": loaded.data_end.isoformat(), "rows": len(loaded.bars),
+                      **(dataclasses.asdict(trainer) if dataclasses.is_dataclass(trainer)
+                         else {})}
+            self._quietly("log params", lambda: tracked.log_params(params))
+            trained = trainer.train(loaded.bars)
+            self._quietly("log metrics", lambda: tracked.log_metrics(trained.metrics))
+            self._quietly("log the artifact",
+                          lambda: tracked.log_artifact_bytes("model.bin", trained.artifact))
+            result = self._stage_and_judge(trainer, tenant_id, loaded, run_id, now, production,
+                                           trained, tracked.run_id)
+            self._quietly("tag the run", lambda: tracked.set_tags(
+                {"registry_version": str(result.version), "registry_status": result.status}))
+        return result
+
+    def _stage_and_judge(self, trainer: Trainer, tenant_id: UUID | None, loaded: Any,
+                         run_id: str, now: datetime, production: Any, trained: Any,
+                         tracking_run_id: str) -> RetrainResult:
+        model_type = trainer.model_type
         staged = self._registry.stage(
             model_type, tenant_id, trained.artifact, trained.feature_schema, trained.metrics,
             Lineage(code_commit=code_commit(), data_version=loaded.data_version,
                     data_end=loaded.data_end, run_id=run_id,
-                    parent_version=production.version if production else None))
+                    parent_version=production.version if production else None,
+                    tracking_run_id=tracking_run_id))
         try:
             stored = self._registry.fetch(staged.artifact_uri, staged.sha256)
             paired = None

@@ -10,7 +10,11 @@ import requests
 
 from tests.integration.test_local_cloud import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # mlflow 3.17's SqlAlchemyStore on SQLAlchemy 2.1 (its ORM mappers use ``noload``)
+    pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
+]
 
 KIT_DAILY = (Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
              / "index_history" / "nifty50_daily_2000-2019_yahoo_VatsalSin.csv")
@@ -28,11 +32,21 @@ def test_a_scheduled_retrain_promotes_and_announces(cloud):
     (result,) = response.json()["results"]
     assert result["status"] in ("promoted", "rejected"), result
     with cloud.app_db().system() as s:
-        row = s.execute("SELECT state, artifact_uri, data_version FROM model_versions WHERE "
-                        "model_type = 'vol_har_22d' AND version = :v",
+        row = s.execute("SELECT state, artifact_uri, data_version, tracking_run_id FROM "
+                        "model_versions WHERE model_type = 'vol_har_22d' AND version = :v",
                         v=result["version"]).dicts()[0]
     assert row["artifact_uri"].startswith("gs://qs-model-artifacts/models/vol_har_22d/global/")
     assert row["data_version"].startswith("daily/NIFTY.csv@sha256:")
+    # the training was tracked in MLflow (its own database in the same Postgres)
+    from mlflow.tracking import MlflowClient
+
+    from shared.adapters.tracking import sqlalchemy_tracking_uri
+
+    run = MlflowClient(sqlalchemy_tracking_uri(cloud.database.mlflow_url)).get_run(
+        row["tracking_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["qlike"] == pytest.approx(result["metrics"]["qlike"], rel=1e-5)
+    assert run.data.tags["registry_version"] == str(result["version"])
     topic = "model.promoted" if result["status"] == "promoted" else "model.rejected"
 
     owner = cloud.owner_db()
