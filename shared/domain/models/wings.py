@@ -199,8 +199,8 @@ DEFAULT_PARAMS: Mapping[str, Any] = MappingProxyType({
     "seed": 1234,
     "verbosity": 0,
 })
-"""XGBoost parameters of :class:`WingModel` (``tree_method``, ``nthread`` and ``seed`` are
-forced to deterministic values unless overridden explicitly)."""
+"""XGBoost parameters of :class:`WingModel` (its ``params`` override them; changing
+``tree_method``, ``nthread`` or ``seed`` gives up bit-for-bit reproducibility)."""
 
 DEFAULT_ROUNDS = 300
 """Boosting rounds of :class:`WingModel`."""
