@@ -2,8 +2,8 @@
 
 * **Full retrain of the global models**: every trainer of the nightly catalogue
   (:func:`shared.services.retrain.default_trainers`: log-HAR at 1, 5 and 22 days with
-  walk-forward GARCH/GJR alongside, and the LightGBM direction model with its walk-forward
-  evaluation) on NIFTY's daily history 2000-2019 (19.9 years), plus the realized variance of
+  walk-forward GARCH/GJR alongside, the LightGBM direction model and the event-impact model,
+  each with its walk-forward evaluation) on NIFTY's daily history 2000-2019 (19.9 years), plus the realized variance of
   the intraday history (BANKNIFTY 1-minute bars, 40 sessions, and NIFTY 1-minute bars, 5
   sessions) and the causality audit each trainer runs. Target: <= 60 s on 2 cores.
 * **Cold load of a production model**: a fresh interpreter imports the serving code (not
@@ -172,7 +172,7 @@ def run(runs: int = 3) -> dict[str, dict[str, float]]:
         return {}
     retrain, trained = full_retrain(max(1, min(runs, 3)))
     artifact = trained["direction_lgbm_5d"].artifact
-    results = {"retrain: all global models (4), 20 y daily + intraday": retrain}
+    results = {f"retrain: all global models ({len(trained)}), 20 y daily + intraday": retrain}
     results["retrain: cold load of the production direction model"] = cold_load(runs, artifact)
     results.update(predict(artifact, runs))
     return results

@@ -254,7 +254,31 @@ def _check_rates(name: str, rows: Rows) -> None:
         raise RulesDataError(f"{name}: effective_from must be strictly increasing")
 
 
+class EventRow(DataRow):
+    """A scheduled market event (``events.csv``): the event-impact model's history."""
+
+    event_date: date
+    event_type: str = Field(min_length=1)
+    reaction: Literal["same_day", "next_session"]
+    title: str
+    source: str = Field(min_length=1)
+
+    def to_domain(self) -> Any:
+        from shared.domain.models.event_impact import ScheduledEvent
+
+        return ScheduledEvent(self.event_date, self.event_type, self.reaction, self.title)
+
+
+def _check_events(name: str, rows: Rows) -> None:
+    if not rows:
+        raise RulesDataError(f"{name}: no rows")
+    dates = [r.event_date for _, r in rows]
+    if dates != sorted(dates):
+        raise RulesDataError(f"{name}: rows must be in date order")
+
+
 _TABLES: dict[str, tuple[type[DataRow], Callable[[str, Rows], None]]] = {
+    "events.csv": (EventRow, _check_events),
     "rates.csv": (RateRow, _check_rates),
     "lot_sizes.csv": (LotSizeRow, _check_lots),
     "expiry_rules.csv": (ExpiryRuleRow, _check_expiry_rules),
@@ -287,6 +311,12 @@ def load_table(name: str) -> Rows:
 
 def _rows(name: str) -> Sequence[Any]:
     return [row for _, row in load_table(name)]
+
+
+@functools.cache
+def scheduled_events() -> tuple[Any, ...]:
+    """The dated, sourced event calendar as ``ScheduledEvent`` values."""
+    return tuple(r.to_domain() for r in _rows("events.csv"))
 
 
 @functools.cache

@@ -53,7 +53,12 @@ from shared.adapters.principals import load_access
 from shared.adapters.registry import Lineage, ModelRegistry
 from shared.adapters.tracking import NullTracker, TrackedRun, Tracker
 from shared.contracts import ModelPromotedV1, ModelRejectedV1, RetrainFailedV1
-from shared.domain.models.trainers import DirectionTrainer, HarVolTrainer, Trainer
+from shared.domain.models.trainers import (
+    DirectionTrainer,
+    EventImpactTrainer,
+    HarVolTrainer,
+    Trainer,
+)
 from shared.domain.registry import Candidate, judge
 from shared.errors import PermanentError, TransientError
 from shared.runtime import HttpCall, Outcome, Runtime, ScheduledRun
@@ -66,8 +71,11 @@ __all__ = ["RetrainCommand", "RetrainResult", "RetrainService", "RollbackCommand
 
 def default_trainers() -> dict[str, Trainer]:
     """The global models the nightly retrain maintains, by model type."""
+    from shared.rules import scheduled_events
+
     trainers: list[Trainer] = [*(HarVolTrainer(horizon=h) for h in (1, 5, 22)),
-                               DirectionTrainer(horizon=5)]
+                               DirectionTrainer(horizon=5),
+                               EventImpactTrainer(events=scheduled_events())]
     return {t.model_type: t for t in trainers}
 
 

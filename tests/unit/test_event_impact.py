@@ -16,13 +16,12 @@ import sys
 from dataclasses import FrozenInstanceError
 from datetime import date
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from shared.datafiles import DataRow, parse_csv
+from shared.datafiles import parse_csv
 from shared.domain.models.event_impact import (
     ACTIONS,
     NON_EVENT,
@@ -35,6 +34,7 @@ from shared.domain.models.event_impact import (
     event_moves,
     roc_auc,
 )
+from shared.rules import EventRow
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS_CSV = ROOT / "shared" / "data" / "events.csv"
@@ -374,16 +374,6 @@ def test_oos_evaluation_on_planted_effects(rng):
 # -------------------------------------------------------------------------------------
 
 EVENT_TYPES = {"union_budget", "interim_budget", "rbi_policy", "election_result", "fomc"}
-
-
-class EventRow(DataRow):
-    """A row of ``events.csv`` as the shared reader would validate it."""
-
-    event_date: date
-    event_type: str
-    reaction: Literal["same_day", "next_session"]
-    title: str
-    source: str
 
 
 def load_calendar() -> list[EventRow]:

@@ -11,8 +11,10 @@ import pytest
 from shared.domain.models.trainers import (
     CausalityAuditFailed,
     DirectionTrainer,
+    EventImpactTrainer,
     HarVolTrainer,
     TrainingDataInvalid,
+    event_fit_from_bytes,
 )
 from shared.domain.registry import Candidate, judge
 from shared.marketdata import DailyBars, HistoryFormat, read_history
@@ -44,7 +46,7 @@ def test_the_har_model_passes_its_contract_and_round_trips(bars):
     fit = trainer.load(trained.artifact)
     assert fit.horizon == 5 and fit.log and fit.n_obs == int(m["n_obs"])
     paired = trainer.paired(trained, trained.artifact, bars)
-    assert paired.rows == 250 and abs(paired.candidate - paired.production) < 0.005
+    assert paired.rows == 250 and paired.candidate == paired.production  # same artifact
 
 
 def test_a_direction_model_without_skill_is_refused(bars):
@@ -84,3 +86,19 @@ def test_the_audit_guards_training(bars, monkeypatch):
     assert feats.default_features is not leaky
     with pytest.raises(CausalityAuditFailed, match="tomorrow_close"):
         HarVolTrainer().train(bars)
+
+
+def test_the_event_impact_model_beats_vol_only_and_gates_budgets(bars):
+    from shared.rules import scheduled_events
+
+    trainer = EventImpactTrainer(events=scheduled_events())
+    trained = trainer.train(bars)
+    m = trained.metrics
+    assert m["rmse_gain"] > 0.1 and m["n_event"] > 200  # walk-forward by year
+    assert verdict(trainer, trained).promote
+    fit = event_fit_from_bytes(trained.artifact)
+    assert fit.action("union_budget", 0.17) in ("reduce_25", "reduce_50", "blackout")
+    assert fit.action("fomc", 0.17) == "proceed"
+    assert event_fit_from_bytes(trained.artifact).types.keys() == fit.types.keys()
+    with pytest.raises(TrainingDataInvalid, match="no event calendar"):
+        EventImpactTrainer().train(bars)
