@@ -4,6 +4,7 @@ against the real embedded PostgreSQL and the Pub/Sub emulator (for the dead-lett
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -89,6 +90,40 @@ def cloudevent(message: Message | None = None, *, data: bytes | None = None,
         "Content-Type": "application/json",
     }
     return headers, json.dumps(body).encode()
+
+
+@contextlib.contextmanager
+def topic_listener(pubsub, topics: tuple[str, ...], tag: str):
+    """Pull subscriptions on ``topics`` (created if missing) for the duration; yields
+    ``pull(topic) -> [decoded messages]``, acknowledging what it returns."""
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import pubsub_v1
+
+    from shared.contracts import decode
+
+    _, subscriber = pubsub
+    publisher = pubsub_v1.PublisherClient()
+    subs = {}
+    for topic in topics:
+        with contextlib.suppress(AlreadyExists):
+            publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
+        name = f"projects/{PROJECT}/subscriptions/{topic}-{tag}-{uuid.uuid4().hex[:8]}"
+        subscriber.create_subscription(name=name, topic=f"projects/{PROJECT}/topics/{topic}")
+        subs[topic] = name
+
+    def pull(topic: str) -> list:
+        response = subscriber.pull(subscription=subs[topic], max_messages=20, timeout=5)
+        if response.received_messages:
+            subscriber.acknowledge(subscription=subs[topic],
+                                   ack_ids=[m.ack_id for m in response.received_messages])
+        return [decode(m.message.data, dict(m.message.attributes))
+                for m in response.received_messages]
+
+    try:
+        yield pull
+    finally:
+        for name in subs.values():
+            subscriber.delete_subscription(subscription=name)
 
 
 def pull_dead_letters(subscriber, max_messages: int = 50) -> list:

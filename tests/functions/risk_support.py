@@ -3,7 +3,6 @@ stores it, proposals on its legs, a client with a fixed decision clock, and sign
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -11,9 +10,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from google.api_core.exceptions import AlreadyExists
 
-from shared.contracts import DecisionProposedV1, Leg, OptionType, Side, Structure, decode
+from shared.contracts import DecisionProposedV1, Leg, OptionType, Side, Structure
 
 ROOT = Path(__file__).resolve().parents[2]
 NIFTY_2025 = ROOT / "tests" / "fixtures" / "chains" / "nse_oc_NIFTY_2025-07-16_ethanelliott50_trim.json"
@@ -103,32 +101,12 @@ def risk_check(client_for, monkeypatch, snapshot):
 
 @pytest.fixture
 def signals(pubsub):
-    """A pull subscription on each of signal.approved, signal.blocked, killswitch.tripped."""
-    from google.cloud import pubsub_v1
+    """Pull subscriptions on the signal and kill-switch topics risk_check publishes to."""
+    from tests.functions.conftest import topic_listener  # conftest imports this module
 
-    from tests.functions.conftest import PROJECT  # conftest imports this module
-
-    _, subscriber = pubsub
-    publisher = pubsub_v1.PublisherClient()
-    subs = {}
-    for topic in ("signal.approved", "signal.blocked", "killswitch.tripped", "killswitch.reset"):
-        with contextlib.suppress(AlreadyExists):
-            publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
-        name = f"projects/{PROJECT}/subscriptions/{topic}-risk-test-{uuid.uuid4().hex[:8]}"
-        subscriber.create_subscription(name=name, topic=f"projects/{PROJECT}/topics/{topic}")
-        subs[topic] = name
-
-    def pull(topic: str) -> list:
-        response = subscriber.pull(subscription=subs[topic], max_messages=20, timeout=5)
-        if response.received_messages:
-            subscriber.acknowledge(subscription=subs[topic],
-                                   ack_ids=[m.ack_id for m in response.received_messages])
-        return [decode(m.message.data, dict(m.message.attributes))
-                for m in response.received_messages]
-
-    yield pull
-    for name in subs.values():
-        subscriber.delete_subscription(subscription=name)
+    with topic_listener(pubsub, ("signal.approved", "signal.blocked", "killswitch.tripped",
+                                 "killswitch.reset"), "risk-test") as pull:
+        yield pull
 
 
 def post(client, auth, message=None, **kwargs):

@@ -3,18 +3,15 @@ Postgres, Pub/Sub and GCS emulators, training on real NIFTY history (2000-2019).
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from google.api_core.exceptions import AlreadyExists
 
 from shared.auth import LocalTokenIssuer
-from shared.contracts import decode
-from tests.functions.conftest import PROJECT, SECRET
+from tests.functions.conftest import PROJECT, SECRET, topic_listener
 
 pytestmark = pytest.mark.integration
 
@@ -48,29 +45,9 @@ def retrain(client_for, monkeypatch, gcs, history):
 
 @pytest.fixture
 def events(pubsub):
-    from google.cloud import pubsub_v1
-
-    _, subscriber = pubsub
-    publisher = pubsub_v1.PublisherClient()
-    subs = {}
-    for topic in ("model.promoted", "model.rejected", "retrain.failed"):
-        with contextlib.suppress(AlreadyExists):
-            publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
-        name = f"projects/{PROJECT}/subscriptions/{topic}-retrain-{uuid.uuid4().hex[:8]}"
-        subscriber.create_subscription(name=name, topic=f"projects/{PROJECT}/topics/{topic}")
-        subs[topic] = name
-
-    def pull(topic: str) -> list:
-        response = subscriber.pull(subscription=subs[topic], max_messages=20, timeout=5)
-        if response.received_messages:
-            subscriber.acknowledge(subscription=subs[topic],
-                                   ack_ids=[m.ack_id for m in response.received_messages])
-        return [decode(m.message.data, dict(m.message.attributes))
-                for m in response.received_messages]
-
-    yield pull
-    for name in subs.values():
-        subscriber.delete_subscription(subscription=name)
+    with topic_listener(pubsub, ("model.promoted", "model.rejected", "retrain.failed"),
+                        "retrain") as pull:
+        yield pull
 
 
 def nightly(client, auth, model=MODEL):
