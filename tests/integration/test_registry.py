@@ -255,3 +255,20 @@ def test_two_promotions_racing_leave_exactly_one_production(registry):
     production = [v for v, s in states(registry, mt).items() if s == "production"]
     assert len(production) == 1 and registry.pointer(mt, None)[0] == production[0]
     assert "promoted" in outcomes.values()
+
+
+def test_serving_reads_artifacts_without_the_gcs_client_library(registry, app_db):
+    """UrlBlobReader (standard-library HTTP against the emulator) serves the same bytes, and
+    a missing object is an error, not an empty model."""
+    import os
+
+    from shared.adapters.blobs import UrlBlobReader
+
+    mt = f"vol_har_{uuid.uuid4().hex[:6]}"
+    v1 = decide(registry, mt, train(registry, mt, r2=0.3))
+    reader = UrlBlobReader(emulator_host=os.environ["STORAGE_EMULATOR_HOST"])
+    serving = ProductionModels(ModelRegistry(app_db, reader, BUCKET), lambda b: b.decode())
+    assert serving.get(mt) == (1, "HAR params r2=0.3")
+    bucket, key = v1.artifact_uri[5:].split("/", 1)
+    with pytest.raises(FileNotFoundError):
+        reader.get(bucket, key + ".missing")
