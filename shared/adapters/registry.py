@@ -289,6 +289,16 @@ class ModelRegistry:
                                     f"{sha256[:16]}…; refusing to load it")
         return data
 
+    def record_health(self, model_type: str, tenant_id: UUID | None, *, flagged: bool,
+                      health: Mapping[str, Any], now: datetime) -> bool:
+        """Store the production model's health on its pointer; False without a pointer."""
+        with self._session(tenant_id) as s:
+            return bool(s.execute(
+                "UPDATE model_pointers SET health = CAST(:h AS jsonb), flagged = :f, "
+                "health_checked_at = :at WHERE model_type = :m AND tenant_key = :k "
+                "RETURNING 1", h=json.dumps(dict(health), default=str), f=flagged, at=now,
+                m=model_type, k=str(tenant_id or "")).rows)
+
     def pointer(self, model_type: str, tenant_id: UUID | None) -> tuple[int, str, str] | None:
         """(version, sha256, artifact URI) of production, from the pointer (one row)."""
         with self._session(tenant_id) as s:

@@ -23,9 +23,11 @@ from pydantic import ValidationError
 from shared.adapters.db import Session
 from shared.contracts import KillSwitchResetV1, KillSwitchTrippedV1, Leg, OptionType
 from shared.domain.calendar import CalendarDataError, MarketCalendar
+from shared.domain.registry import NIGHTLY_CADENCE
 from shared.domain.risk import (
     LegQuote,
     MarketView,
+    ModelFreshness,
     Portfolio,
     Position,
     SwitchStates,
@@ -42,6 +44,7 @@ __all__ = [
     "TenantState",
     "UnknownTenant",
     "load_market",
+    "load_models",
     "load_portfolio",
     "load_switches",
     "load_tenant",
@@ -234,6 +237,29 @@ def _mark(book: tuple[str, tuple[Leg, ...], int, float], market: MarketView | No
     if not m.complete:
         logger.warning("paper position %s marked incompletely: %s", pid, m.reason)
     return m.pnl
+
+
+def load_models(session: Session, model_types: tuple[str, ...]) -> tuple[ModelFreshness, ...]:
+    """Freshness of the production models a proposal relies on: when each went live, and
+    the flags retrain's health check stored on its pointer. The tenant's own model wins
+    over the global one; a model with nothing in production reads as never trained."""
+    if not model_types:
+        return ()
+    rows = session.execute(
+        "SELECT p.model_type, p.tenant_id, v.promoted_at, p.flagged, p.health "
+        "FROM model_pointers p JOIN model_versions v ON v.model_type = p.model_type "
+        "AND v.tenant_key = p.tenant_key AND v.version = p.version "
+        "WHERE p.model_type = ANY(CAST(:names AS text[])) "
+        "ORDER BY p.model_type, p.tenant_id NULLS LAST", names=list(model_types)).rows
+    found: dict[str, ModelFreshness] = {}
+    for model_type, _tenant, promoted_at, flagged, health in rows:
+        if model_type in found:
+            continue
+        health = json.loads(health) if isinstance(health, str) else (health or {})
+        flags = tuple(health.get("reasons") or ("flagged",)) if flagged else ()
+        found[model_type] = ModelFreshness(model_type, promoted_at, NIGHTLY_CADENCE, flags)
+    return tuple(found.get(m, ModelFreshness(m, None, NIGHTLY_CADENCE))
+                 for m in dict.fromkeys(model_types))
 
 
 def load_switches(session: Session) -> SwitchStates:

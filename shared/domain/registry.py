@@ -23,11 +23,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal
 
 __all__ = [
+    "NIGHTLY_CADENCE",
     "TRANSITIONS",
     "Bound",
     "Candidate",
@@ -38,6 +40,12 @@ __all__ = [
     "can_move",
     "judge",
 ]
+
+
+NIGHTLY_CADENCE = timedelta(days=3)
+"""How often a global model is retrained at the most: ``schedules/retrain-nightly.yaml`` runs
+on weekdays at 18:30 IST, so the longest gap between runs is Friday to Monday. The
+model-staleness switch trips at twice this (a model not retrained for six days)."""
 
 
 class ModelState(StrEnum):

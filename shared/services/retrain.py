@@ -59,7 +59,7 @@ from shared.domain.models.trainers import (
     HarVolTrainer,
     Trainer,
 )
-from shared.domain.registry import Candidate, judge
+from shared.domain.registry import NIGHTLY_CADENCE, Candidate, judge
 from shared.errors import PermanentError, TransientError
 from shared.runtime import HttpCall, Outcome, Runtime, ScheduledRun
 
@@ -138,11 +138,13 @@ class RetrainResult:
     version: int | None
     reason: str
     metrics: Mapping[str, float]
+    health: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"model_type": self.model_type, "status": self.status, "version": self.version,
                 "reason": self.reason,
-                "metrics": {k: round(v, 6) for k, v in self.metrics.items()}}
+                "metrics": {k: round(v, 6) for k, v in self.metrics.items()},
+                "health": None if self.health is None else dict(self.health)}
 
 
 class RetrainService:
@@ -157,6 +159,7 @@ class RetrainService:
         self._history = history
         self._trainers = dict(trainers or default_trainers())
         self._tracker = tracker or NullTracker()
+        self._drift_cache: dict[tuple[str, int], Any] = {}
 
     @classmethod
     def from_runtime(cls, rt: Runtime) -> RetrainService:
@@ -226,10 +229,13 @@ class RetrainService:
                 logger.info("%s: %s", model_type, reason)
                 return RetrainResult(model_type, "locked_out", None, reason, {})
             data_version: str | None = None
+            loaded = None
             try:
                 loaded = self._history.daily(symbol)
                 data_version = loaded.data_version
-                return self._train_and_judge(trainer, tenant_id, loaded, run_id, now)
+                result = self._train_and_judge(trainer, tenant_id, loaded, run_id, now)
+                return dataclasses.replace(
+                    result, health=self._check_health(model_type, tenant_id, loaded, now))
             except TransientError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is recorded, then reported
@@ -245,7 +251,46 @@ class RetrainService:
                     logger.exception("retrain of %s failed", model_type)
                 else:
                     logger.warning("retrain of %s failed: %s", model_type, error)
-                return RetrainResult(model_type, "failed", None, error, {})
+                # the model in production ages: its health is still checked (staleness)
+                health = self._check_health(model_type, tenant_id, loaded, now)
+                return RetrainResult(model_type, "failed", None, error, {}, health)
+
+    def _check_health(self, model_type: str, tenant_id: UUID | None, loaded: Any,
+                      now: datetime) -> dict[str, Any] | None:
+        """Stale (not retrained within 2 x :data:`NIGHTLY_CADENCE`) or drifted (inputs
+        unlike the training history's own windows: :func:`calibrated_drift`): flagged on the
+        pointer for the model-staleness kill switch. None when nothing is in production."""
+        from shared.domain.features import compute_features, default_features
+        from shared.domain.models.drift import calibrated_drift, model_health
+        from shared.domain.models.trainers import panel_of
+
+        try:
+            production = self._registry.production(model_type, tenant_id)
+            if production is None:
+                return None
+            drift = None
+            if loaded is not None:
+                key = (loaded.data_version, len(loaded.bars))
+                if key not in self._drift_cache:
+                    matrix = compute_features(panel_of(loaded.bars), default_features())
+                    rows = matrix.values[matrix.complete_rows]
+                    self._drift_cache[key] = calibrated_drift(rows, matrix.names)
+                drift = self._drift_cache[key]
+            health = model_health(now=now, last_trained_at=production.promoted_at,
+                                  cadence=NIGHTLY_CADENCE, drift=drift, ic=None)
+            record = {"stale": health.stale, "drifted": health.drifted,
+                      "flagged": health.flagged, "reasons": list(health.reasons),
+                      "drifted_features": list(health.drifted_features),
+                      "notes": list(health.notes), "version": production.version}
+            self._registry.record_health(model_type, tenant_id, flagged=health.flagged,
+                                         health=record, now=now)
+            if health.flagged:
+                logger.warning("%s v%d flagged: %s", model_type, production.version,
+                               "; ".join(health.reasons))
+            return record
+        except (ValueError, ArithmeticError) as exc:  # a health check never fails a retrain
+            logger.warning("health of %s not checked: %s", model_type, exc)
+            return None
 
     @contextlib.contextmanager
     def _tracked(self, model_type: str, run_id: str, tags: Mapping[str, str]

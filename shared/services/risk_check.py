@@ -39,6 +39,7 @@ from shared.adapters.risk_state import (
     NoMarketData,
     TenantState,
     load_market,
+    load_models,
     load_portfolio,
     load_switches,
     load_tenant,
@@ -140,9 +141,9 @@ class RiskDesk:
             portfolio=load_portfolio(s, tenant.policy, now, self._markets(s, market),
                                      self._markets(s, None, before=_session_start(now))),
             switches=load_switches(s),
-            # No model is registered yet (issue #5): with no model in use the
-            # model-staleness switch has nothing to check and does not block.
-            models=(),
+            # The models the proposal says it relies on (decide lists them in its
+            # explanation): their freshness and health flags from the registry.
+            models=load_models(s, declared_models(message)),
             market_open=self._calendar.is_market_open(now),
             dry_run=tenant.in_dry_run(now),
             live_order=tenant.trading_mode == "live",
@@ -274,6 +275,15 @@ class RiskCheckService:
             s.execute("UPDATE risk_verdicts SET published_at = now() WHERE verdict_id = :i",
                       i=row["verdict_id"])
         return True
+
+
+def declared_models(message: DecisionProposedV1) -> tuple[str, ...]:
+    """The model types a proposal relies on: ``explanation["models"]``, a list of names
+    (anything else declares none)."""
+    models = message.explanation.get("models")
+    if not isinstance(models, list | tuple):
+        return ()
+    return tuple(str(m) for m in models if isinstance(m, str) and m)
 
 
 def _session_start(now: datetime) -> datetime:

@@ -76,6 +76,13 @@ def test_the_first_model_is_promoted_and_announced(retrain, auth, app_db, owner_
     result = nightly(retrain, auth)
     assert result["status"] == "promoted" and result["version"] == 1, result
     assert 0.0 < result["metrics"]["qlike"] < 0.6 and result["metrics"]["r2_os"] > 0
+    health = result["health"]  # checked right after: fresh, inputs judged for drift
+    assert health["stale"] is False and health["version"] == 1
+    with app_db.system() as s:
+        stored = s.execute("SELECT flagged, health, health_checked_at FROM model_pointers "
+                           "WHERE model_type = :m AND tenant_id IS NULL", m=MODEL).dicts()[0]
+    assert stored["flagged"] == health["flagged"] and stored["health_checked_at"] is not None
+    assert stored["health"]["drifted_features"] == health["drifted_features"]
     rows = production(app_db)
     assert rows[0]["state"] == "production" and rows[0]["data_version"].startswith(
         "daily/NIFTY.csv@sha256:")

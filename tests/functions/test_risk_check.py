@@ -358,3 +358,42 @@ def test_fresh_data_resets_an_automatic_stale_data_trip_and_announces_it(
     finally:
         with owner_db.system() as s:
             s.execute("UPDATE kill_switches SET tripped = false WHERE switch = 'stale_data'")
+
+
+def _production_model(owner_db, model_type: str, *, promoted_at, flagged=False,
+                      reasons=()) -> None:
+    with owner_db.system() as s:
+        s.execute("INSERT INTO model_versions (model_type, version, state, artifact_uri, sha256, "
+                  "size_bytes, feature_schema, metrics, code_commit, data_version, data_end, "
+                  "run_id, promoted_at) VALUES (:m, 1, 'production', 'gs://b/k', repeat('a', 64), "
+                  "10, '[]', '{}', 'c', 'd', '2025-07-16', 'r', :at)", m=model_type,
+                  at=promoted_at)
+        s.execute("INSERT INTO model_pointers (model_type, version, sha256, artifact_uri, "
+                  "updated_at, flagged, health) VALUES (:m, 1, repeat('a', 64), 'gs://b/k', :at, "
+                  ":f, CAST(:h AS jsonb))", m=model_type, at=promoted_at, f=flagged,
+                  h=json.dumps({"reasons": list(reasons)}))
+
+
+def test_the_models_a_proposal_relies_on_must_be_fresh_and_healthy(
+        risk_check, auth, app_db, owner_db, make_tenant, snapshot, signals):
+    tenant = make_tenant("risk-models")
+    suffix = uuid.uuid4().hex[:6]
+    missing, fresh, drifted = (f"vol_{suffix}_a", f"vol_{suffix}_b", f"vol_{suffix}_c")
+    _production_model(owner_db, fresh, promoted_at=NOW - timedelta(days=1))
+    _production_model(owner_db, drifted, promoted_at=NOW - timedelta(days=1), flagged=True,
+                      reasons=("drifted: 2 of 10 features (gk_vol_1d, range_1d)",))
+
+    def decide_with(models):
+        proposal = condor(tenant, snapshot, explanation={"strategy": "m", "models": models})
+        return post(risk_check, auth, proposal)[0].json
+
+    never = decide_with([missing])
+    assert never["blocked_by"] == "model_staleness" and "never trained" in never["reason"]
+    flagged = decide_with([fresh, drifted])
+    assert flagged["blocked_by"] == "model_staleness"
+    assert "flagged by its health check: drifted: 2 of 10" in flagged["reason"]
+    ok = decide_with([fresh])
+    assert ok["approved"] is True, ok
+    with owner_db.system() as s:  # the data-driven trips are global rows: clear them
+        s.execute("UPDATE kill_switches SET tripped = false WHERE switch = 'model_staleness' "
+                  "AND scope_key LIKE :p", p=f"vol_{suffix}_%")

@@ -740,3 +740,40 @@ def test_module_imports_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)
     assert json.loads(out.stdout) == []
+
+
+# ---------------------------------------------------------------- calibrated drift
+
+
+def _ar1(rng, n, k, phi=0.95):
+    x = np.zeros((n, k))
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + rng.normal(size=k)
+    return x
+
+
+def test_calibrated_drift_learns_autocorrelated_features_normal_drift():
+    from shared.domain.models.drift import calibrate_psi, calibrated_drift, feature_drift
+
+    rng = np.random.default_rng(1234)
+    X = _ar1(rng, 1_500, 3)
+    names = ("a", "b", "c")
+    textbook = feature_drift(X[:-60], X[-60:], names, ks_alpha=0.0)
+    cal = calibrate_psi(X[:-60], names)
+    assert cal.windows > 200 and all(t > 0.25 for t in cal.thresholds)  # wider than 0.25
+    report = calibrated_drift(X, names)
+    assert textbook.drifted_features == names  # the textbook 0.25 flags a stationary AR(1)
+    assert not report.drifted and report.drifted_features == ()
+
+
+def test_calibrated_drift_flags_a_real_shift_in_the_recent_window():
+    from shared.domain.models.drift import calibrated_drift
+
+    rng = np.random.default_rng(1234)
+    X = _ar1(rng, 1_500, 3)
+    X[-60:, :2] += 25.0  # two features move far outside anything seen
+    report = calibrated_drift(X, ("a", "b", "c"))
+    assert report.drifted and set(report.drifted_features) == {"a", "b"}
+    single = calibrated_drift(np.column_stack([X[:, 0], _ar1(rng, 1_500, 2)]),
+                              ("a", "b", "c"), min_drifted=2)
+    assert single.drifted_features == ("a",) and not single.drifted  # one is not enough

@@ -396,3 +396,13 @@ def test_daily_limits_count_the_open_pnl_made_today_not_since_entry(ctx):
     assert not DailyLossSwitch().check(c).blocked  # 3k < 3 % of 1M
     today = replace(ctx, portfolio=book(replace(carried, mtm_pnl_today=-31_000.0)))
     assert DailyLossSwitch().check(today).blocked
+
+
+def test_a_model_flagged_by_its_health_check_trips_the_staleness_switch(ctx):
+    fresh = ModelFreshness("vol_har_5d", NOW - timedelta(hours=1), timedelta(days=3))
+    assert not ModelStalenessSwitch().check(replace(ctx, models=(fresh,))).blocked
+    flagged = replace(fresh, flags=("drifted: 2 of 10 features (gk_vol_1d, range_1d)",))
+    v = ModelStalenessSwitch().check(replace(ctx, models=(flagged,)))
+    assert v.blocked and "flagged by its health check: drifted" in v.reason
+    (trip,) = ModelStalenessSwitch().detect(replace(ctx, models=(flagged,)))
+    assert trip.scope_key == "vol_har_5d"

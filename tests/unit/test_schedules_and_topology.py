@@ -84,3 +84,17 @@ def test_migrations_are_contiguous_and_named(tmp_path):
     (tmp_path / "0002-b.sql").write_text("select 1")
     with pytest.raises(MigrationError, match="NNNN_snake_name"):
         load_migrations(tmp_path)
+
+
+def test_the_staleness_cadence_is_the_nightly_schedules_longest_gap():
+    from datetime import UTC, datetime, timedelta
+
+    from shared.domain.registry import NIGHTLY_CADENCE
+    from shared.schedules import load_schedules
+
+    (nightly,) = [s for s in load_schedules(Path(__file__).resolve().parents[2] / "schedules")
+                  if s.name == "retrain-nightly"]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    times = nightly.fire_times(start, start + timedelta(days=60))
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert max(gaps) == NIGHTLY_CADENCE

@@ -541,11 +541,13 @@ def same_key(scope: str, a: str | None, b: str | None) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ModelFreshness:
-    """When a model the decision relies on was last trained, and how often it should be."""
+    """When a model the decision relies on was last trained, how often it should be, and
+    what retrain's health check flagged on it (stale, drifted inputs), if anything."""
 
     model_type: str
     last_trained_at: datetime | None
     cadence: timedelta
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.last_trained_at is not None:

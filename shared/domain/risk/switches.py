@@ -33,7 +33,8 @@ switch                  scope     trips from data when                       dat
 ``symbol``              symbol    never (operator only: halt, circuit)       never
 ``stale_data``          symbol    market open and ``now - asof > 60 s``      when clear
 ``model_staleness``     model     ``now - last_trained > 2 x cadence``       when clear
-                                  (or never trained)
+                                  (or never trained, or flagged by retrain's
+                                  health check: stale or drifted inputs)
 ``dry_run_lock``        tenant    a live order inside the 14-day paper lock  (not
                                   blocks (or is forced to paper); never      persisted)
                                   persisted here
@@ -336,8 +337,9 @@ class StaleDataSwitch(KillSwitch):
 
 
 class ModelStalenessSwitch(KillSwitch):
-    """Trips per model when ``now - last_trained_at > multiple * cadence`` (default 2x), or
-    when the model was never trained."""
+    """Trips per model when ``now - last_trained_at > multiple * cadence`` (default 2x), when
+    the model was never trained, or when retrain's health check flagged it (stale, or its
+    inputs drifted beyond the history's own calibrated windows)."""
 
     name = "model_staleness"
     scope = Scope.MODEL
@@ -351,6 +353,10 @@ class ModelStalenessSwitch(KillSwitch):
         worst = 0.0
         for m in ctx.models:
             limit_h = self.multiple * m.cadence.total_seconds() / 3600
+            if m.flags:
+                trips.append(self._trip(m.model_type, f"model {m.model_type} flagged by its "
+                                        f"health check: {'; '.join(m.flags)}", limit_h=limit_h))
+                continue
             if m.last_trained_at is None:
                 trips.append(self._trip(m.model_type, f"model {m.model_type} was never trained",
                                         limit_h=limit_h))
