@@ -4,6 +4,7 @@
     qs tenants add NAME [--url URL]   provision a tenant (paper-only for 14 days)
     qs principals grant EMAIL [--tenant ID] [--role trader|operator]
                                    let an identity call risk_check's API
+    qs models list | history MODEL  the model registry (versions, production, health)
     qs chain analyze FILE [--source nse|upstox|auto] [--asof T]   full-chain analytics as JSON
     qs costs quote --date D --instrument option|future --side buy|sell --price P --qty Q
                    [--exercise --intrinsic X] [--plan standard]   dated Indian charges as JSON
@@ -93,6 +94,32 @@ def _principals(args: argparse.Namespace) -> int:
     finally:
         db.close()
     print(json.dumps(out, indent=None if args.action != "list" else 2))
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    db = _owner_db(args)
+    try:
+        with db.system() as s:
+            if args.action == "list":
+                rows = s.execute(
+                    "SELECT v.model_type, coalesce(v.tenant_id::text, 'global') AS tenant, "
+                    "count(*) AS versions, max(v.version) FILTER (WHERE v.state = 'production') "
+                    "AS production, max(v.created_at) AS last_trained, bool_or(p.flagged) AS "
+                    "flagged, max(p.health_checked_at) AS health_checked_at FROM model_versions v "
+                    "LEFT JOIN model_pointers p ON p.model_type = v.model_type AND "
+                    "p.tenant_key = v.tenant_key GROUP BY 1, 2 ORDER BY 1, 2").dicts()
+            else:
+                rows = s.execute(
+                    "SELECT version, coalesce(tenant_id::text, 'global') AS tenant, state, "
+                    "metrics, judgement, code_commit, data_version, data_end, parent_version, "
+                    "tracking_run_id, created_at, promoted_at FROM model_versions "
+                    "WHERE model_type = :m ORDER BY tenant_key, version", m=args.model).dicts()
+                if not rows:
+                    raise SystemExit(f"qs: no versions of {args.model!r}")
+    finally:
+        db.close()
+    print(json.dumps(rows, indent=2, default=str))
     return 0
 
 
@@ -226,6 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--plan", default="standard", help="brokerage/limits plan (default: standard)")
     add.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
     add.set_defaults(func=_tenants_add)
+
+    models = sub.add_parser(
+        "models", help="the model registry: versions, production, health",
+        description="Read-only views of the registry (retrain writes it; POST /train and "
+                    "/rollback on the retrain function change it).").add_subparsers(
+        dest="action", required=True)
+    mlist = models.add_parser("list", help="every model: versions, production, flagged")
+    mlist.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
+    mlist.set_defaults(func=_models)
+    history = models.add_parser("history", help="one model's versions with their metrics, "
+                                                "judgement and lineage")
+    history.add_argument("model", help="a model type, e.g. vol_har_5d")
+    history.add_argument("--url", help="owner role URL (default: $QS_OWNER_DATABASE_URL)")
+    history.set_defaults(func=_models)
 
     principals = sub.add_parser(
         "principals", help="who may call risk_check's API (/check, /killswitch)",

@@ -69,3 +69,26 @@ def test_the_app_role_cannot_read_or_write_grants(app_db):
                 "INSERT INTO api_principals (email, role) VALUES ('me@x.example', 'operator')"):
         with pytest.raises(DatabaseError, match="permission denied"), app_db.system() as s:
             s.execute(sql)
+
+
+def test_models_list_and_history_read_the_registry(pg, owner_db, capsys):
+    import uuid as _uuid
+
+    model = f"cli_model_{_uuid.uuid4().hex[:6]}"
+    with owner_db.system() as s:
+        for version, state in ((1, "archived"), (2, "production")):
+            s.execute("INSERT INTO model_versions (model_type, version, state, artifact_uri, "
+                      "sha256, size_bytes, feature_schema, metrics, code_commit, data_version, "
+                      "data_end, run_id) VALUES (:m, :v, :st, 'gs://b/k', repeat('a', 64), 10, "
+                      "'[]', CAST(:metrics AS jsonb), 'abc', 'daily/NIFTY.csv@sha256:1', "
+                      "'2019-12-02', 'r')", m=model, v=version, st=state,
+                      metrics=json.dumps({"qlike": (30 - version) / 100}))
+    assert main(["models", "list", "--url", pg.owner_url]) == 0
+    listing = {r["model_type"]: r for r in json.loads(capsys.readouterr().out)}
+    assert listing[model]["versions"] == 2 and listing[model]["production"] == 2
+    assert main(["models", "history", model, "--url", pg.owner_url]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [(r["version"], r["state"]) for r in history] == [(1, "archived"), (2, "production")]
+    assert history[1]["metrics"] == {"qlike": 0.28}
+    with pytest.raises(SystemExit, match="no versions"):
+        main(["models", "history", "nope_model", "--url", pg.owner_url])
