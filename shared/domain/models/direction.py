@@ -46,6 +46,7 @@ import numpy.typing as npt
 
 from shared.domain.features import Feature, Panel, compute_features, default_features
 from shared.domain.models.cv import purged_kfold, walk_forward_splits
+from shared.domain.models.serial import read_payload
 
 __all__ = [
     "DEFAULT_HORIZON",
@@ -689,12 +690,7 @@ class DirectionFit:
         """The inverse of :meth:`to_bytes` (predictions identical to the saved model's)."""
         import lightgbm
 
-        try:
-            payload = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"not a direction model payload: {exc}") from None
-        if not isinstance(payload, dict) or payload.get("format") != SERIAL_FORMAT:
-            raise ValueError(f"not a {SERIAL_FORMAT} payload")
+        payload = read_payload(data, SERIAL_FORMAT, "direction model")
         booster = lightgbm.Booster(model_str=payload["model"])
         names = tuple(payload["feature_names"])
         if tuple(booster.feature_name()) != names:
@@ -721,13 +717,10 @@ class DirectionPredictor:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DirectionPredictor:
-        try:
-            payload = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"not a direction model payload: {exc}") from None
-        if not isinstance(payload, dict) or payload.get("format") != SERIAL_FORMAT \
-                or "trees" not in payload:
-            raise ValueError(f"not a {SERIAL_FORMAT} payload with its trees")
+        payload = read_payload(data, SERIAL_FORMAT, "direction model")
+        if "trees" not in payload:
+            raise ValueError(f"a {SERIAL_FORMAT} payload without its trees (saved before "
+                             f"serving could load it without lightgbm): retrain it")
         cal = payload["calibration"]
         return cls(ensemble=TreeEnsemble.from_dump(payload["trees"]),
                    calibration=PlattCalibration(a=float(cal["a"]), b=float(cal["b"])),

@@ -123,6 +123,7 @@ from shared.domain.costs import (
     round_trip,
 )
 from shared.domain.models.cv import Split
+from shared.domain.models.serial import read_payload
 
 __all__ = [
     "BASELINE_WING",
@@ -1204,12 +1205,7 @@ class WingFit:
         """The inverse of :meth:`to_bytes` (predictions identical to the saved model's)."""
         import xgboost
 
-        try:
-            payload = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"not a wing model payload: {exc}") from None
-        if not isinstance(payload, dict) or payload.get("format") != SERIAL_FORMAT:
-            raise ValueError(f"not a {SERIAL_FORMAT} payload")
+        payload = read_payload(data, SERIAL_FORMAT, "wing model")
         booster = xgboost.Booster()
         booster.load_model(bytearray(payload["booster"].encode("utf-8")))
         names = tuple(payload["feature_names"])
