@@ -29,33 +29,53 @@ Model
   5 + Exp(5) local minute standard deviations); a jump lifts ``h`` (more after a fall) and
   ``V`` (after a fall), so volatility clusters after it.
 
-*Implied volatility* per expiry (``T`` = ACT/365 years to the expiry close, from the
-calendar):
+*Implied volatility* per expiry. Two clocks run to each expiry's close: ``T`` = ACT/365
+years (the calendar's ``year_fraction``: nights, weekends and holidays included), on which
+NSE and the analytics quote IV and on which forwards and discounting run; and ``tau`` =
+trading years, ``MINUTE_YEARS`` per session minute (the minutes left in today's session plus
+every minute of the later trading sessions, special hours and breaks as the calendar has
+them, up to the expiry close), on which the spot's variance accrues. The model is built on
+``tau`` and quoted on ``T`` with the same total variance, so the prices agree with the
+simulated path: ``sigma_iv(x)^2 T = w(x)``, ``w`` the model's total variance.
 
-* ATM: ``sigma_atm^2 = VRP^2 * [theta + (V - theta) phi(kappa T)
-  + 0.5 V (exp(2 h - 2 SD_h^2) - 1) phi(kappa_iv T)]`` with ``phi(y) = (1 - e^-y) / y``,
-  ``VRP = 1.08`` (implied over realised) and ``kappa_iv = ln 2 / 2 days``: the expected
+* ATM, trading clock: ``sigma_m^2 = VRP^2 * [theta + (V - theta) phi(kappa tau)
+  + 0.5 V (exp(2 h - 2 SD_h^2) - 1) phi(kappa_iv tau)]`` with ``phi(y) = (1 - e^-y) / y``,
+  ``VRP = 1.08`` (implied over realised) and ``kappa_iv = ln 2 / 2 sessions``: the expected
   average variance to expiry, so short expiries react most to the current volatility,
   long ones revert to ``theta`` (the term structure slopes up in calm markets, down in
-  stressed ones);
+  stressed ones); quoted: ``sigma_atm = sigma_m sqrt(tau / T)``, i.e.
+  ``sigma_atm^2 T = sigma_m^2 tau``. For tenors of weeks ``tau ~ T``; an expiring contract
+  has ``tau / T = 365 * 24 * 60 / (252 * 375) = 5.56`` (every minute left is a session
+  minute), so its quoted IV is 2.36 times ``sigma_m``, and the day before ~1.2-1.5 times
+  (the 2025-07-16 one-day IV below, 11.78 %, is 1.24 times the 8-day one);
 * smile: raw SVI in total variance ``w(x) = a + b (rho x + sqrt(x^2 + s^2))``,
-  ``x = ln(K / F)``, with the width ``s`` = 4 ATM standard deviations
-  (``4 sigma_atm sqrt(T)``; the real short-dated smiles stay convex that far out: the
-  2025 one-day smile is at 27-35 % IV at +-5 %) and ``a, b, rho`` solved so that at the
-  money the IV is ``sigma_atm`` with slope ``d sigma / dx = -gamma sigma_atm (T / 30d)^-0.35``
-  (steeper for short tenors) and curvature
-  ``d^2 sigma / dx^2 = 0.5 (vol_ref / sigma_atm)^1.5 / T`` (relatively more convex in calm
-  markets); ``rho`` is capped at -0.9 (narrowing ``s``) and ``s`` so that the smallest total
-  variance is at least half the ATM one. SVI wings grow linearly in total variance (Lee's
-  bound) and this family passes Durrleman's butterfly condition on a fine grid for every
-  ATM vol from 7 to 60 % and tenor from one minute to 120 days, so the model prices are free
-  of static arbitrage; the quotes straddle them.
+  ``x = ln(K / F)``, built on the trading clock, with the width ``s`` = 4 ATM standard
+  deviations (``4 sigma_m sqrt(tau)``; the real short-dated smiles stay convex that far out:
+  the 2025 one-day smile is at 27-35 % IV at +-5 %) and ``a, b, rho`` solved so that at the
+  money ``sqrt(w / tau)`` is ``sigma_m`` with slope ``-gamma sigma_m (tau / 30d)^-0.35``
+  (steeper for short tenors) and curvature ``0.5 (vol_ref / sigma_m)^1.5 / tau`` (relatively
+  more convex in calm markets); ``rho`` is capped at -0.9 (narrowing ``s``) and ``s`` so that
+  the smallest total variance is at least half the ATM one. The quoted IV is
+  ``sqrt(w(x) / T)``: the same smile in standardised moneyness, with quoted slope
+  ``-gamma sigma_atm (tau / 30d)^-0.35``. SVI wings grow linearly in total variance (Lee's bound) and this family
+  passes Durrleman's butterfly condition on a fine grid for every ATM vol from 7 to 60 % and
+  tenor from one minute to 120 days, so the model prices are free of static arbitrage; the
+  quotes straddle them.
 * forward ``F = S exp((r - q) T)`` with dividend yield ``q = 1.2 %``.
+
+Over 2000 seeds (NIFTY, 10:15 entry) the realised variance of ``ln S`` to the last bar of
+the expiry day is 0.94 times the expiring contract's quoted ``sigma_atm^2 T`` when entered on
+the expiry day, 1.03 when entered the session before (the next session simulated from the
+last bar, as ``shared.domain.models.wings`` chains them; 1.12 with its 0.4 % overnight gap,
+which ``tau`` leaves out). The ``VRP`` of 1.08 is mostly offset by the jumps (~10 % of the
+variance), which the expected variance leaves out. Before the two clocks were reconciled
+(trading-clock vols quoted on ``T``) these ratios were 5.2 and 2.2-2.5.
 
 *Quotes*: Black-76 prices (:func:`~shared.domain.black76.black76_price`); the spread is
 ``max(min_ticks * 0.05, r_e (1 + 0.35 z^2) tv + c_e sqrt(tv * 0.05) + q_e (1 + 0.5 z_itm^2)
-intrinsic)`` with ``tv`` the time value and ``z`` the standardised moneyness; ``r_e``,
-``c_e``, ``q_e`` and ``min_ticks`` grow as the expiry's liquidity falls. The square-root
+intrinsic)`` with ``tv`` the time value and ``z = x / (sigma_m sqrt(max(tau, 1 / 252)))``
+the standardised moneyness; ``r_e``, ``c_e``, ``q_e`` and ``min_ticks`` grow as the
+expiry's liquidity falls. The square-root
 term makes the absolute spread shrink much more slowly than the price away from the money,
 as in the real chains, so relative spreads widen in the wings (and deep ITM spreads widen
 in rupees), and far expiries are wider throughout. Bid is the model price minus half the spread rounded *down* to the 0.05 tick,
@@ -130,7 +150,7 @@ import orjson
 
 from shared.adapters.providers.base import IST, RawPayload, RequestRejected
 from shared.domain.black76 import NSE_TICK, black76_price
-from shared.domain.calendar import CalendarDataError, MarketCalendar
+from shared.domain.calendar import CalendarDataError, MarketCalendar, Session
 from shared.domain.chain import ChainSnapshot
 
 __all__ = [
@@ -147,6 +167,7 @@ Floats = npt.NDArray[np.float64]
 TICK: Final = NSE_TICK
 REGULAR_MINUTES: Final = 375  # 09:15-15:30
 MINUTE_YEARS: Final = 1.0 / (252 * REGULAR_MINUTES)  # trading-time year per minute
+SESSION_YEARS: Final = REGULAR_MINUTES * MINUTE_YEARS  # one regular session, 1 / 252
 YEAR_SECONDS: Final = 365 * 24 * 3600  # ACT/365, as MarketCalendar.year_fraction
 DIV_YIELD: Final = 0.012
 
@@ -165,8 +186,8 @@ JUMP_MEAN_EXTRA_SD: Final = 5.0
 
 # implied volatility surface
 VRP: Final = 1.08
-KAPPA_IV_FAST: Final = math.log(2.0) / (2.0 / 365.0)  # per year: 2-day half-life
-SVI_WIDTH_SD: Final = 4.0  # SVI s in ATM standard deviations sigma_atm sqrt(T)
+KAPPA_IV_FAST: Final = math.log(2.0) / (2.0 / 252.0)  # per trading year: 2-session half-life
+SVI_WIDTH_SD: Final = 4.0  # SVI s in ATM standard deviations sigma sqrt(T)
 SVI_RHO_MAX: Final = 0.9
 IV_FAST_WEIGHT: Final = 0.5
 SKEW_POWER: Final = 0.35
@@ -213,6 +234,34 @@ _S_PATH, _S_START, _S_LEGS, _S_FLOW, _S_MINUTE = 1, 2, 3, 4, 5
 
 def _dmy(d: date) -> str:
     return f"{d.day:02d}-{_MONTHS[d.month - 1]}-{d.year}"
+
+
+def _minute_bars(session: Session) -> list[datetime]:
+    """The one-minute bars of ``session``: from the open, every minute before the close that
+    is not inside a break."""
+    times: list[datetime] = []
+    t = session.open
+    while t < session.close:
+        if not any(b0 <= t < b1 for b0, b1 in session.breaks):
+            times.append(t)
+        t += timedelta(minutes=1)
+    return times
+
+
+def _quoted(model: Floats, tt: Floats, t: Floats) -> Floats:
+    """The ACT/365 IV with the same total variance as ``model`` over ``tt`` trading years:
+    ``sigma^2 t = model^2 tt`` (``t`` calendar years)."""
+    return model * np.sqrt(tt / np.maximum(t, 1e-12))
+
+
+def _count_bars(session: Session, end: datetime) -> int:
+    """``len([t for t in _minute_bars(session) if t < end])`` without building the list."""
+    def before(x: datetime) -> int:  # bars at open + k minutes, k >= 0, strictly before x
+        x = min(x, end, session.close)
+        return max(0, math.ceil((x - session.open).total_seconds() / 60.0))
+
+    return before(session.close) - sum(max(0, before(b1) - before(b0))
+                                       for b0, b1 in session.breaks)
 
 
 def _phi(y: Floats) -> Floats:
@@ -305,12 +354,7 @@ class MarketSimulator:
             raise ValueError(f"{session_date.isoformat()} has no NSE session (weekend or "
                              f"holiday): nothing to simulate")
         self.session = session
-        times: list[datetime] = []
-        t = session.open
-        while t < session.close:
-            if not any(b0 <= t < b1 for b0, b1 in session.breaks):
-                times.append(t)
-            t += timedelta(minutes=1)
+        times = _minute_bars(session)
         if not times:
             raise ValueError(f"the session of {session_date.isoformat()} has no minute")
         self._times = tuple(times)
@@ -332,12 +376,36 @@ class MarketSimulator:
             except CalendarDataError:
                 lots.append(self.spec.lot)
         self.lot_sizes: dict[date, int] = dict(zip(self.expiries, lots, strict=True))
-        closes = np.array([calendar.expiry_close(e).timestamp() for e in self._expiry_objs])
-        # (n_min, n_exp) ACT/365 year fractions, exactly as calendar.year_fraction
+        close_dts = [calendar.expiry_close(e) for e in self._expiry_objs]
+        closes = np.array([c.timestamp() for c in close_dts])
+        # (n_min, n_exp) ACT/365 year fractions, exactly as calendar.year_fraction: the
+        # clock the quoted IVs, forwards and discounting use
         self._t = np.maximum(closes[None, :] - self._epoch[:, None], 0.0) / YEAR_SECONDS
+        # (n_min, n_exp) trading years to each expiry's close: the clock the spot's variance
+        # accrues on (the session minutes left today, then every later trading session's)
+        left_today = np.searchsorted(self._epoch, closes, side="left")[None, :] \
+            - np.arange(len(times))[:, None]
+        later = np.array([self._later_session_minutes(c) for c in close_dts], dtype=float)
+        self._tt = (np.maximum(left_today, 0) + later[None, :]) * MINUTE_YEARS
 
         self._simulate_path(spot0)
         self._chain_cache: _Chain | None = None
+
+    def _later_session_minutes(self, close: datetime) -> int:
+        """Session minutes of the trading days after the session date up to ``close``."""
+        cal = self.calendar
+        total = 0
+        d = self.session_date + timedelta(days=1)
+        while d <= close.date():
+            try:
+                sess = cal.session(d)
+            except CalendarDataError:  # beyond the holiday data: weekdays are regular
+                total += REGULAR_MINUTES if d.weekday() < 5 else 0
+            else:
+                if sess is not None and sess.is_trading_day:
+                    total += _count_bars(sess, close)
+            d += timedelta(days=1)
+        return total
 
     # ------------------------------------------------------------------ randomness
 
@@ -445,9 +513,18 @@ class MarketSimulator:
         return self._jumps
 
     def year_fractions(self, i: int) -> Floats:
-        """ACT/365 years from minute ``i`` to each expiry's close, shape ``(n_expiries,)``."""
+        """ACT/365 years from minute ``i`` to each expiry's close, shape ``(n_expiries,)``:
+        the time the quoted IVs (and forwards, discounting) are on."""
         self.time_at(i)
         return self._t[i].copy()
+
+    def trading_year_fractions(self, i: int) -> Floats:
+        """Trading years (``MINUTE_YEARS`` per session minute) from minute ``i`` to each
+        expiry's close, shape ``(n_expiries,)``: the time the spot's variance accrues on.
+        ``atm_iv(i)**2 * year_fractions(i)`` is ``model_vol(i)**2 *
+        trading_year_fractions(i)``."""
+        self.time_at(i)
+        return self._tt[i].copy()
 
     def forwards(self, i: int) -> Floats:
         """The model forward of each expiry at minute ``i``."""
@@ -455,26 +532,41 @@ class MarketSimulator:
         return self._forward_rows(np.array([i]))[0]
 
     def atm_iv(self, i: int) -> Floats:
-        """The model ATM (at-the-forward) implied volatility of each expiry at minute ``i``."""
+        """The model ATM (at-the-forward) implied volatility of each expiry at minute ``i``,
+        quoted on ACT/365 time (:meth:`year_fractions`), as the market and the analytics
+        quote it."""
         self.time_at(i)
         return self._atm_rows(np.array([i]))[0]
+
+    def model_vol(self, i: int) -> Floats:
+        """The ATM volatility of each expiry at minute ``i`` on the simulator's own trading
+        clock (:meth:`trading_year_fractions`): ``VRP`` times the root of the expected
+        average instantaneous variance to the expiry close."""
+        self.time_at(i)
+        return self._model_rows(np.array([i]))[0]
 
     def _forward_rows(self, idx: npt.NDArray[np.intp]) -> Floats:
         return self._path[idx, None] * np.exp((self.rate - DIV_YIELD) * self._t[idx])
 
-    def _atm(self, slow: Floats, fast: Floats, t: Floats) -> Floats:
-        """ATM vol for slow variance ``slow``, fast factor ``fast`` (column vectors), ``t``."""
+    def _atm(self, slow: Floats, fast: Floats, tt: Floats) -> Floats:
+        """Trading-clock ATM vol for slow variance ``slow``, fast factor ``fast`` (column
+        vectors) and ``tt`` trading years to expiry."""
         excess = np.exp(2 * fast - 2 * FAST_SD ** 2) - 1.0
-        var = (self.theta + (slow - self.theta) * _phi(KAPPA_SLOW * t)
-               + IV_FAST_WEIGHT * slow * excess * _phi(KAPPA_IV_FAST * t))
+        var = (self.theta + (slow - self.theta) * _phi(KAPPA_SLOW * tt)
+               + IV_FAST_WEIGHT * slow * excess * _phi(KAPPA_IV_FAST * tt))
         return np.clip(VRP * np.sqrt(np.maximum(var, 0.0)), MIN_ATM_VOL, MAX_ATM_VOL)
 
+    def _model_rows(self, idx: npt.NDArray[np.intp]) -> Floats:
+        return self._atm(self._slow[idx, None], self._fast[idx, None], self._tt[idx])
+
     def _atm_rows(self, idx: npt.NDArray[np.intp]) -> Floats:
-        return self._atm(self._slow[idx, None], self._fast[idx, None], self._t[idx])
+        return _quoted(self._model_rows(idx), self._tt[idx], self._t[idx])
 
     def _svi(self, atm: Floats, t: Floats) -> tuple[Floats, Floats, Floats, Floats]:
-        """Raw SVI ``(a, b, s, rho)`` (``m = 0``) matching the ATM vol, skew and curvature
-        targets (see the module docstring); shapes broadcast."""
+        """Raw SVI ``(a, b, s, rho)`` (``m = 0``) of the total variance ``w(x)`` matching the
+        ATM vol, skew and curvature targets (see the module docstring) on one clock: called
+        with the trading-clock vol and trading years, so ``w`` is the model's total
+        variance; shapes broadcast."""
         t = np.maximum(t, 1e-9)
         sqrt_t = np.sqrt(t)
         skew_k = -self.spec.skew_gamma * atm * (t / SKEW_TREF) ** -SKEW_POWER * sqrt_t
@@ -494,14 +586,16 @@ class MarketSimulator:
         return w0 - b * s, b, s, rho
 
     def smile_iv(self, i: int, strikes: npt.ArrayLike, expiry_index: int = 0) -> Floats:
-        """Model implied vols at minute ``i`` for ``strikes`` of one expiry."""
+        """Model implied vols (ACT/365, as :meth:`atm_iv`) at minute ``i`` for ``strikes``
+        of one expiry."""
         self.time_at(i)
         k = np.asarray(strikes, dtype=float)
         t = self._t[i, expiry_index]
+        tt = self._tt[i, expiry_index]
         fwd = self.forwards(i)[expiry_index]
-        a, b, s, rho = self._svi(self.atm_iv(i)[expiry_index], t)
+        a, b, s, rho = self._svi(self.model_vol(i)[expiry_index], tt)
         x = np.log(k / fwd)
-        w = a + b * (rho * x + np.sqrt(x * x + s * s))
+        w = a + b * (rho * x + np.sqrt(x * x + s * s))  # total variance
         return np.sqrt(w / max(t, 1e-12))
 
     # ------------------------------------------------------------------ the chain
@@ -525,8 +619,9 @@ class MarketSimulator:
 
         # previous close: spot, forwards, vols
         prev_t = self._previous_close_t()
+        prev_tt = self._tt[0]  # no session minute between the previous close and the open
         prev_fwd = self.prev_close * np.exp((self.rate - DIV_YIELD) * prev_t)
-        prev_atm = self._atm(np.array([self._slow[0]]), np.array([0.0]), prev_t)
+        prev_model = self._atm(np.array([self._slow[0]]), np.array([0.0]), prev_tt)
 
         # strikes per expiry around the previous close's forward
         step = spec.step
@@ -573,12 +668,14 @@ class MarketSimulator:
         n_legs = strike.shape[0]
 
         # per-minute model: forwards, vols, prices
+        # the smile is built in total variance on the trading clock (model vol, trading
+        # years) and quoted on ACT/365: iv = sqrt(w / t), so sigma_iv^2 t = w
         all_min = np.arange(n)
-        t_e = self._t  # (n, n_exp)
+        t_e, tt_e = self._t, self._tt  # (n, n_exp)
         fwd_e = self._forward_rows(all_min)
-        atm_e = self._atm_rows(all_min)
-        a_e, b_e, s_e, rho_e = self._svi(atm_e, t_e)
-        tm, fm, atm = t_e[:, e_idx], fwd_e[:, e_idx], atm_e[:, e_idx]
+        model_e = self._model_rows(all_min)
+        a_e, b_e, s_e, rho_e = self._svi(model_e, tt_e)
+        tm, fm, model = t_e[:, e_idx], fwd_e[:, e_idx], model_e[:, e_idx]
         x = np.log(strike[None, :] / fm)
         s = s_e[:, e_idx]
         w = a_e[:, e_idx] + b_e[:, e_idx] * (rho_e[:, e_idx] * x + np.sqrt(x * x + s * s))
@@ -587,7 +684,8 @@ class MarketSimulator:
         df = np.exp(-self.rate * tm)
         intrinsic = df * np.maximum(np.where(call, fm - strike, strike - fm), 0.0)
         time_value = np.maximum(price - intrinsic, 0.0)
-        z = x / (atm * np.sqrt(np.maximum(tm, 1.0 / 365.0)))
+        # standardised moneyness: x in ATM standard deviations to expiry (at least a session)
+        z = x / (model * np.sqrt(np.maximum(tt_e[:, e_idx], SESSION_YEARS)))
         otm = np.where(call, z, -z)  # > 0 out of the money
 
         # quotes: symmetric spread around the model price, bid rounded down, ask up
@@ -611,14 +709,15 @@ class MarketSimulator:
 
         # previous close of each leg
         prev_x = np.log(strike / prev_fwd[e_idx])
-        pa, pb, ps, prho = self._svi(prev_atm, prev_t)
+        pa, pb, ps, prho = self._svi(prev_model, prev_tt)
         prev_w = pa[e_idx] + pb[e_idx] * (prho[e_idx] * prev_x
                                           + np.sqrt(prev_x ** 2 + ps[e_idx] ** 2))
         prev_iv = np.sqrt(prev_w / np.maximum(prev_t[e_idx], 1e-12))
         prev_price = black76_price(prev_fwd[e_idx], strike, prev_t[e_idx], self.rate,
                                    prev_iv, call)
         prev_close = np.rint(prev_price / TICK).astype(np.int64)
-        prev_z = prev_x / (prev_atm[e_idx] * np.sqrt(np.maximum(prev_t[e_idx], 1 / 365)))
+        prev_z = prev_x / (prev_model[e_idx]
+                           * np.sqrt(np.maximum(prev_tt[e_idx], SESSION_YEARS)))
         prev_otm = np.where(call, prev_z, -prev_z)
 
         # round strikes attract open interest and volume
