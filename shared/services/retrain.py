@@ -58,6 +58,7 @@ from shared.domain.models.trainers import (
     EventImpactTrainer,
     HarVolTrainer,
     Trainer,
+    WingTrainer,
 )
 from shared.domain.registry import NIGHTLY_CADENCE, Candidate, judge
 from shared.errors import PermanentError, TransientError
@@ -71,12 +72,38 @@ __all__ = ["RetrainCommand", "RetrainResult", "RetrainService", "RollbackCommand
 
 def default_trainers() -> dict[str, Trainer]:
     """The global models the nightly retrain maintains, by model type."""
+    from shared.costs import default_cost_schedule
     from shared.rules import scheduled_events
 
     trainers: list[Trainer] = [*(HarVolTrainer(horizon=h) for h in (1, 5, 22)),
                                DirectionTrainer(horizon=5),
-                               EventImpactTrainer(events=scheduled_events())]
+                               EventImpactTrainer(events=scheduled_events()),
+                               WingTrainer(sessions=simulated_sessions(),
+                                           schedule=default_cost_schedule())]
     return {t.model_type: t for t in trainers}
+
+
+def simulated_sessions(n: int = 600, seed: int = 1234) -> Callable[[], tuple[Any, str]]:
+    """The wing model's sessions: ``n`` seeded simulated sessions (NIFTY and MIDCPNIFTY,
+    entries on the expiry day and the one before), built once per process. Recorded
+    sessions join when chain_poll has stored settled expiries (issue #10's replay)."""
+
+    @lru_cache(maxsize=1)
+    def build() -> tuple[Any, str]:
+        import numpy as np
+
+        from shared.adapters.providers import parse_payload
+        from shared.adapters.providers.simulator import MarketSimulator
+        from shared.domain.models.wings import sample_session_specs, simulate_sessions
+        from shared.rules import default_calendar
+
+        calendar = default_calendar()
+        specs = sample_session_specs(np.random.default_rng(seed), n, calendar=calendar)
+        sessions = tuple(simulate_sessions(specs, calendar=calendar, simulator=MarketSimulator,
+                                           parse=parse_payload))
+        return sessions, f"simulated:seed={seed}:n={n}:code={code_commit()}"
+
+    return build
 
 
 @lru_cache(maxsize=1)
@@ -347,7 +374,8 @@ class RetrainService:
         model_type = trainer.model_type
         staged = self._registry.stage(
             model_type, tenant_id, trained.artifact, trained.feature_schema, trained.metrics,
-            Lineage(code_commit=code_commit(), data_version=loaded.data_version,
+            Lineage(code_commit=code_commit(),
+                    data_version=trained.data_version or loaded.data_version,
                     data_end=loaded.data_end, run_id=run_id,
                     parent_version=production.version if production else None,
                     tracking_run_id=tracking_run_id))

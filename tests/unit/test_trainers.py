@@ -102,3 +102,31 @@ def test_the_event_impact_model_beats_vol_only_and_gates_budgets(bars):
     assert event_fit_from_bytes(trained.artifact).types.keys() == fit.types.keys()
     with pytest.raises(TrainingDataInvalid, match="no event calendar"):
         EventImpactTrainer().train(bars)
+
+
+def test_the_wing_model_must_beat_the_fixed_wing_significantly(bars):
+    """Trained on simulated sessions replayed through the cost engine (fewer sessions here
+    than nightly, for speed): the contract asks for a significant edge over 100 points."""
+    import numpy as np
+
+    from shared.adapters.providers import parse_payload
+    from shared.adapters.providers.simulator import MarketSimulator
+    from shared.costs import default_cost_schedule
+    from shared.domain.models.trainers import WingTrainer
+    from shared.domain.models.wings import sample_session_specs, simulate_sessions
+    from shared.rules import default_calendar
+
+    calendar = default_calendar()
+    specs = sample_session_specs(np.random.default_rng(1234), 60, calendar=calendar)
+    sessions = tuple(simulate_sessions(specs, calendar=calendar, simulator=MarketSimulator,
+                                       parse=parse_payload))
+    trainer = WingTrainer(sessions=lambda: (sessions, "simulated:test"),
+                          schedule=default_cost_schedule())
+    trained = trainer.train(bars)
+    m = trained.metrics
+    assert trained.data_version == "simulated:test" and m["sessions"] == 60
+    assert m["hindsight_mean"] >= max(m["model_mean"], m["baseline_mean"], m["widest_mean"])
+    refused = verdict(trainer, trained)
+    assert not refused.promote and "sessions" in refused.explain()  # 60 < 200 sessions
+    paired = trainer.paired(trained, trained.artifact, bars)
+    assert paired.candidate == paired.production and paired.rows == 60

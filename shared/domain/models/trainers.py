@@ -23,7 +23,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -62,6 +62,7 @@ class TrainedModel:
     metrics: dict[str, float]
     holdout_start: date
     holdout_rows: int
+    data_version: str | None = None  # when the model trains on other data than the history
 
 
 class Trainer(Protocol):
@@ -406,3 +407,81 @@ class _Rows:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.array([self.predictor.predict_one(x) for x in X])  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class WingTrainer:
+    """The XGBoost wing-selection model (:mod:`shared.domain.models.wings`): the net return
+    of an iron condor by wing distance, trained on condors replayed through the cost engine
+    over the sessions ``sessions()`` returns (simulated and recorded; the service decides
+    which) with the dated cost ``schedule``.
+
+    * **Validation**: session-grouped out of sample (whole sessions held out):
+      ``model_minus_baseline`` (mean net return of the model's pick minus always-100-points,
+      per session), its standard error, ``rank_corr`` (predicted vs realised across the wings
+      of a session), and the sessions and rows.
+    * **The contract** asks the model to beat the fixed 100-point wing by at least two
+      standard errors (``model_minus_baseline_t >= 2``) and to rank wings better than
+      chance; a model that does not is refused, whatever its fit.
+    * **Paired**: the mean realised net return of each artifact's pick over the sessions
+      (higher is better).
+    """
+
+    sessions: Any = None  # Callable[[], tuple[tuple[ReplaySession, ...], str]]: sessions, data version
+    schedule: Any = None  # CostSchedule
+    model_type: str = "wing_select"
+
+    @property
+    def contract(self) -> ValidationContract:
+        return ValidationContract(self.model_type,
+                                  (Bound("model_minus_baseline_t", "min", 2.0),
+                                   Bound("rank_corr", "min", 0.0),
+                                   Bound("sessions", "min", 200.0)),
+                                  primary="pick_return", min_improvement=-1e-3,
+                                  artifact_bytes=(1_024, 50_000_000))
+
+    def _dataset(self):  # -> (WingDataset, data_version)
+        from shared.domain.models.wings import replay_condor_outcomes
+
+        if self.sessions is None or self.schedule is None:
+            raise TrainingDataInvalid("the wing model needs sessions and a cost schedule")
+        sessions, version = self.sessions()
+        return replay_condor_outcomes(sessions, schedule=self.schedule), version
+
+    def train(self, bars: DailyBars) -> TrainedModel:
+        from shared.domain.models.wings import WingModel, evaluate_wings
+
+        data, version = self._dataset()
+        fit = WingModel().fit(data.features, data.y)
+        report = evaluate_wings(data.y, fit.oos_prediction, data.features.distance,
+                                data.features.groups)
+        metrics = {"model_minus_baseline": report.model_minus_baseline,
+                   "model_minus_baseline_se": report.model_minus_baseline_se,
+                   "model_minus_baseline_t": (report.model_minus_baseline
+                                              / report.model_minus_baseline_se
+                                              if report.model_minus_baseline_se > 0 else 0.0),
+                   "rank_corr": report.rank_corr_mean, "model_mean": report.model_mean,
+                   "baseline_mean": report.baseline_mean, "widest_mean": report.widest_mean,
+                   "hindsight_mean": report.hindsight_mean,
+                   "sessions": float(report.n_sessions), "rows": float(report.n_rows)}
+        if not all(math.isfinite(v) for v in metrics.values()):
+            raise TrainingDataInvalid(f"non-finite metrics {metrics}")
+        return TrainedModel(artifact=fit.to_bytes(), feature_schema=tuple(fit.feature_names),
+                            metrics=metrics, holdout_start=bars.dates[0].astype(object),
+                            holdout_rows=report.n_compared, data_version=version)
+
+    def paired(self, candidate: TrainedModel, production_artifact: bytes,
+               bars: DailyBars) -> PairedScore:
+        from shared.domain.models.wings import WingFit, evaluate_wings
+
+        data, _ = self._dataset()
+
+        def pick_return(artifact: bytes) -> float:
+            fit = WingFit.from_bytes(artifact)
+            report = evaluate_wings(data.y, fit.predict(data.features), data.features.distance,
+                                    data.features.groups)
+            return report.model_mean
+
+        return PairedScore("pick_return", candidate=pick_return(candidate.artifact),
+                           production=pick_return(production_artifact),
+                           rows=int(data.n_sessions), slice_end=str(bars.dates[-1]))
