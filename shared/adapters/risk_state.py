@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from shared.adapters.db import Session
 from shared.contracts import KillSwitchResetV1, KillSwitchTrippedV1, Leg, OptionType
-from shared.domain.calendar import CalendarDataError, MarketCalendar
+from shared.domain.calendar import IST, CalendarDataError, MarketCalendar, ist_day_start
 from shared.domain.registry import NIGHTLY_CADENCE
 from shared.domain.risk import (
     LegQuote,
@@ -53,7 +52,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IST = ZoneInfo("Asia/Kolkata")
 DEFAULT_CAPITAL = 1_000_000.0
 """Rupees: the capital of a tenant whose settings name none."""
 
@@ -196,8 +194,8 @@ def load_portfolio(session: Session, policy: TenantPolicy, now: datetime,
         "SELECT position_id, symbol, margin, strategy, nearest_expiry, structure, legs, "
         "lot_size, entry_premium, opened_at FROM paper_positions WHERE status = 'open' "
         "ORDER BY opened_at").rows
-    today = now.astimezone(IST).date()
-    day_start = datetime.combine(today, datetime.min.time(), IST)
+    day_start = ist_day_start(now)
+    today = day_start.date()
     positions = []
     for (pid, symbol, margin, strategy, expiry, structure, legs, lot_size, premium,
          opened_at) in open_rows:

@@ -512,6 +512,12 @@ class MarketCalendar:
 # ---------------------------------------------------------------------------- helpers
 
 
+def ist_day_start(now: datetime) -> datetime:
+    """Midnight IST of ``now``'s IST day (aware): where "today" begins for daily limits and
+    where earlier sessions end."""
+    return datetime.combine(_aware(now).astimezone(IST).date(), time.min, tzinfo=IST)
+
+
 def weekday_number(name: str) -> int:
     return WEEKDAY_NAMES.index(name.upper())
 

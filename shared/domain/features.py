@@ -296,13 +296,11 @@ def _log_return(p: Panel) -> _Array:
 
 
 def garman_klass_variance(p: Panel) -> _Array:
-    """Garman–Klass daily variance from OHLC (decimal, per day, not annualised)::
+    """Garman–Klass daily variance of a panel's OHLC (decimal, per day, not annualised):
+    :func:`shared.domain.models.vol.garman_klass_variance` on its columns."""
+    from shared.domain.models.vol import garman_klass_variance as gk
 
-        0.5 * ln(H/L)^2 - (2 ln 2 - 1) * ln(C/O)^2
-    """
-    hl = np.log(p["high"] / p["low"])
-    co = np.log(p["close"] / p["open"])
-    return 0.5 * hl**2 - (2.0 * math.log(2.0) - 1.0) * co**2
+    return gk(p["open"], p["high"], p["low"], p["close"])
 
 
 def _rv_feature(k: int) -> Feature:

@@ -323,22 +323,15 @@ class RetrainService:
     def _tracked(self, model_type: str, run_id: str, tags: Mapping[str, str]
                  ) -> Iterator[TrackedRun]:
         """An MLflow run, or a null one when tracking is down (logged, never fatal)."""
-        try:
-            cm = self._tracker.run(model_type, run_id.replace("/", "_"), tags)
-            run = cm.__enter__()
-        except (TransientError, PermanentError) as exc:
-            logger.warning("tracking unavailable for %s, training untracked: %s",
-                           model_type, exc)
-            with NullTracker().run(model_type, run_id, tags) as null:
-                yield null
-            return
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                run = stack.enter_context(
+                    self._tracker.run(model_type, run_id.replace("/", "_"), tags))
+            except (TransientError, PermanentError) as exc:
+                logger.warning("tracking unavailable for %s, training untracked: %s",
+                               model_type, exc)
+                run = stack.enter_context(NullTracker().run(model_type, run_id, tags))
             yield run
-        except BaseException as exc:
-            if not cm.__exit__(type(exc), exc, exc.__traceback__):
-                raise
-        else:
-            cm.__exit__(None, None, None)
 
     @staticmethod
     def _quietly(what: str, call: Callable[[], Any]) -> None:

@@ -53,7 +53,7 @@ from shared.contracts import (
     SignalApprovedV1,
     SignalBlockedV1,
 )
-from shared.domain.calendar import MarketCalendar
+from shared.domain.calendar import MarketCalendar, ist_day_start
 from shared.domain.risk import CastleVerdict, MarketView, NewsState, RiskCastle, RiskContext
 from shared.domain.risk.castle import sized_lots
 from shared.domain.risk.ports import CostModel
@@ -139,7 +139,7 @@ class RiskDesk:
             # known, and the news gate proceeds.
             news=NewsState(),
             portfolio=load_portfolio(s, tenant.policy, now, self._markets(s, market),
-                                     self._markets(s, None, before=_session_start(now))),
+                                     self._markets(s, None, before=ist_day_start(now))),
             switches=load_switches(s),
             # The models the proposal says it relies on (decide lists them in its
             # explanation): their freshness and health flags from the registry.
@@ -284,13 +284,6 @@ def declared_models(message: DecisionProposedV1) -> tuple[str, ...]:
     if not isinstance(models, list | tuple):
         return ()
     return tuple(str(m) for m in models if isinstance(m, str) and m)
-
-
-def _session_start(now: datetime) -> datetime:
-    """Midnight IST of ``now``'s day: marks before it belong to earlier sessions."""
-    from shared.domain.calendar import IST
-
-    return datetime.combine(now.astimezone(IST).date(), datetime.min.time(), IST)
 
 
 def _json_value(value: Any) -> Any:
