@@ -21,7 +21,10 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	@echo "installing the locked dependencies into $(VENV) ..."
-	@$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements.lock
+	@# --compile-bytecode: ship .pyc with the dependencies, as a deployed image does, so a
+	@# cold process (each function the local cloud serves, each benchmark subprocess) does
+	@# not recompile numpy and pg8000 from source, which it would under PYTHONDONTWRITEBYTECODE.
+	@$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes --compile-bytecode requirements.lock
 	@$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 
