@@ -12,7 +12,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -132,6 +132,7 @@ class TenantState:
     trading_mode: str
     dry_run_until: datetime
     active: bool
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def in_dry_run(self, now: datetime) -> bool:
         """Inside the 14-day paper-only lock."""
@@ -172,7 +173,8 @@ def load_tenant(session: Session) -> TenantState:
         settings = json.loads(settings)
     return TenantState(tenant_id=row["tenant_id"], policy=policy_from_settings(settings or {}),
                        plan=row["plan"], trading_mode=row["trading_mode"],
-                       dry_run_until=row["dry_run_until"], active=row["active"])
+                       dry_run_until=row["dry_run_until"], active=row["active"],
+                       settings=settings or {})
 
 
 def load_portfolio(session: Session, policy: TenantPolicy, now: datetime,

@@ -132,22 +132,19 @@ def test_unknown_routes_and_methods(client_for, auth):
     assert client.get("/nope").status_code == 404
 
 
-@pytest.mark.parametrize(
-    ("source", "contract_topic"),
-    [("functions/decide", "chain.snapshot")],  # risk_check (issue #4): tests/functions/test_risk_check.py
-)
-def test_functions_not_built_yet_reject_instead_of_looping(client_for, auth, source, contract_topic):
+def test_decide_acks_a_snapshot_it_cannot_find_with_a_reason(client_for, auth, app_db):
+    """A snapshot event naming no stored snapshot is bad input: acked (200, never retried
+    into a loop) with the reason, and recorded in ``rejections``."""
     from shared.contracts import ChainSnapshotV1
-    from tests.unit.test_contracts import proposal
 
-    message = proposal() if contract_topic == "decision.proposed" else ChainSnapshotV1(
-        snapshot_id=uuid.uuid4(), symbol="NIFTY", asof=datetime.now(UTC), spot=26000.0, source="sim",
-        expiries=(), legs=0, raw_blob="gs://b/k")
-    message = message.model_copy(update={"proposed_at": datetime.now(UTC)}) if contract_topic == "decision.proposed" else message
+    message = ChainSnapshotV1(
+        snapshot_id=uuid.uuid4(), symbol="NIFTY", asof=datetime.now(UTC), spot=26000.0,
+        source="sim", expiries=(), legs=0, raw_blob="gs://b/k")
     headers, body = cloudevent(message)
-    response = client_for(source).post("/", headers={**headers, **auth}, data=body)
+    response = client_for("functions/decide").post("/", headers={**headers, **auth}, data=body)
     assert response.status_code == 200
-    assert response.json["error"] == "not_built_yet"
+    assert response.json["error"] == "snapshot_unusable"
+    assert str(message.snapshot_id) in response.json["reason"]
 
 
 def test_scheduled_functions_not_built_yet_say_so(client_for, auth):

@@ -58,15 +58,17 @@ def test_the_scheduler_fires_chain_poll_and_the_snapshot_event_flows_on(cloud):
             legs = s.execute("SELECT count(*), count(iv) FROM chain_legs WHERE snapshot_id = :i",
                              i=snap.snapshot_id).rows[0]
             assert legs[0] == snap.legs and legs[1] > legs[0] // 3
-    # the event reached decide by push (which, until issue #6, rejects it with a reason)
+    # the event reached decide by push: one market run per snapshot
     owner = cloud.owner_db()
 
     def decided():
         with owner.system() as s:
-            return s.execute("SELECT count(*) FROM rejections WHERE consumer = 'decide' "
-                             "AND reason_code = 'not_built_yet'").scalar() >= 2
+            return s.execute("SELECT count(*) FROM decide_market_runs WHERE snapshot_id = "
+                             "ANY(CAST(:ids AS uuid[]))",
+                             ids="{" + ",".join(str(x.snapshot_id) for x in snapshots) + "}"
+                             ).scalar() == 2
 
-    wait_for(decided, timeout=20, every=0.2)
+    wait_for(decided, timeout=30, every=0.2)
     owner.close()
     # GCS holds the raw payloads the snapshots point at
     from google.auth.credentials import AnonymousCredentials
