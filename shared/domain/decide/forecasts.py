@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from shared.domain.features import Panel, compute_features, default_features, garman_klass_variance
 from shared.domain.models.direction import DirectionPredictor
-from shared.domain.models.vol import HarFit, annualised_vol, har_features
+from shared.domain.models.vol import HarFit, annualised_vol, floor_variance, har_features
 
 __all__ = ["Forecast", "SpotBars", "direction_probability", "har_vol_forecast"]
 
@@ -75,7 +75,9 @@ def har_vol_forecast(fit: HarFit, bars: SpotBars) -> Forecast:
     if len(bars) < HAR_WINDOW:
         return Forecast(None, f"{fit.horizon}-day HAR needs {HAR_WINDOW} daily bars, "
                               f"have {len(bars)}")
-    rv = garman_klass_variance(bars.panel())
+    # a flat day (today's first snapshot: open = high = low = close) gets the floor the
+    # model was trained with; an unusable one (NaN) stays NaN and refuses the forecast
+    rv = floor_variance(garman_klass_variance(bars.panel()))
     x = har_features(rv)
     if not bool(x.valid[-1]):
         return Forecast(None, "the last 22 sessions' realised variance is not all finite")

@@ -29,9 +29,11 @@ import numpy as np
 
 from shared.domain.features import Panel, causality_audit, default_features
 from shared.domain.models.vol import (
+    MIN_DAILY_VARIANCE,
     HarCoefficients,
     HarFit,
     HarModel,
+    floor_variance,
     garman_klass_variance,
     har_features,
     har_target,
@@ -135,7 +137,7 @@ class HarVolTrainer:
             raise TrainingDataInvalid(f"{bars.symbol}: {bad} of {len(rv)} days have no usable "
                                       f"OHLC range (more than 1 %)")
         # a flat or unusable day gets a tiny variance: the log model needs positive RV
-        rv = np.where(np.isfinite(rv), np.maximum(rv, 1e-10), 1e-10)
+        rv = np.nan_to_num(floor_variance(rv), nan=MIN_DAILY_VARIANCE)
         returns = np.zeros(len(bars))
         returns[1:] = np.log(bars.close[1:] / bars.close[:-1])
         return rv, returns

@@ -91,6 +91,18 @@ def _as_days(x: npt.ArrayLike, name: str) -> Floats:
     return a
 
 
+MIN_DAILY_VARIANCE = 1e-10
+"""The floor of a day's realised variance for the log-HAR model (a flat day, open = high =
+low = close, has a Garman-Klass variance of exactly 0, whose log is undefined)."""
+
+
+def floor_variance(rv: npt.ArrayLike) -> Floats:
+    """``rv`` with every finite value raised to at least :data:`MIN_DAILY_VARIANCE`; NaN
+    (an unusable day) stays NaN. Training and serving both apply it."""
+    a = np.asarray(rv, dtype=np.float64)
+    return np.where(np.isfinite(a), np.maximum(a, MIN_DAILY_VARIANCE), np.nan)
+
+
 def annualised_vol(daily_variance: npt.ArrayLike) -> Floats:
     """Annualised volatility from daily variance.
 
