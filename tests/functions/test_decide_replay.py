@@ -1,6 +1,6 @@
 """A replayed simulated market through the real functions: chain_poll (simulator source,
 fired on session clocks) stores 24 earlier sessions (three snapshots each) and a session of today, retrain
-promotes the production HAR model from the real NIFTY history, and decide handles every
+promotes the production HAR models from the real NIFTY history, and decide handles every
 ``chain.snapshot`` as a CloudEvent. The proposals' explanations must reference the real
 inputs: the stored snapshot and analytics, the stored spot history, the production model's
 version and its forecast, the IV history; the learning state must have scored the runs a
@@ -26,6 +26,9 @@ pytestmark = pytest.mark.integration
 
 IST = ZoneInfo("Asia/Kolkata")
 TODAY = date(2026, 10, 29)  # a Thursday; the 24 sessions before it are replayed first
+# BANKNIFTY: the risk_check tests in this session rely on their NIFTY snapshot being the
+# newest NIFTY one
+SYMBOL = "BANKNIFTY"
 HISTORY_SESSIONS = 24
 
 
@@ -73,32 +76,33 @@ def replayed(client_for, auth, gcs, pubsub, monkeypatch, app_db, owner_db, tmp_p
     monkeypatch.setenv("QS_CHAIN_SOURCE", "simulator")
     trained = client_for("functions/retrain").post(
         "/run", headers={**auth, "X-CloudScheduler-JobName": "retrain-nightly"},
-        json={"scope": "global", "models": ["vol_har_5d"]})
+        json={"scope": "global", "models": ["vol_har_5d", "vol_har_22d"]})
     assert trained.status_code == 200, trained.json
     with app_db.system() as s:
-        har_version = s.execute("SELECT version FROM model_pointers WHERE model_type = "
-                                "'vol_har_5d' AND tenant_id IS NULL").scalar()
-    assert har_version is not None, trained.json
+        har = dict(s.execute("SELECT model_type, version FROM model_pointers WHERE model_type "
+                             "LIKE 'vol_har_%' AND tenant_id IS NULL").rows)
+    assert {"vol_har_5d", "vol_har_22d"} <= set(har), trained.json
 
     rich, plain = provision(owner_db, GENEROUS), provision(owner_db)
     poll, decide = client_for("functions/chain_poll"), client_for("functions/decide")
     days, stamps = _sessions()
     snapshots = []
     for at in stamps:
-        response = fire(poll, auth, at.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+        response = fire(poll, auth, at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                        job="chain-poll-banknifty", symbol=SYMBOL)
         assert response.json["status"] in ("done", "duplicate"), response.json
         with app_db.system() as s:
             row = s.execute(
                 "SELECT snapshot_id, symbol, asof, spot, source, expiries, legs, raw_blob FROM "
-                "chain_snapshots WHERE symbol = 'NIFTY' AND asof = :a AND published_at IS NOT "
-                "NULL", a=at).dicts()
+                "chain_snapshots WHERE symbol = :s AND asof = :a AND published_at IS NOT "
+                "NULL", s=SYMBOL, a=at).dicts()
         assert row, f"no snapshot stored for {at}"
         snap = ChainSnapshotV1(**{**row[0], "expiries": tuple(row[0]["expiries"])})
         headers, body = cloudevent(snap)
         decided = decide.post("/", headers={**headers, **auth}, data=body)
         assert decided.status_code == 200 and decided.json["status"] == "done", decided.json
         snapshots.append(snap)
-    return {"rich": rich, "plain": plain, "snapshots": snapshots, "har": har_version,
+    return {"rich": rich, "plain": plain, "snapshots": snapshots, "har": har,
             "days": days}
 
 
@@ -133,16 +137,18 @@ def test_a_replayed_session_is_decided_from_real_inputs(replayed, app_db):
                                   "snapshot_id = :i AND expiry = :e", i=sid,
                                   e=date.fromisoformat(x["expiry"]["expiry"])).scalar()
             assert x["expiry"]["atm_iv"] == pytest.approx(stored_iv, rel=1e-12)
-            # the production HAR model (24 earlier sessions + today feed its 22-day window)
-            assert x["model_versions"] == {"vol_har_5d": replayed["har"]}, x["excluded"]
-            assert x["models"] == ["vol_har_5d"]
+            # the production HAR model of the horizon nearest the option's (monthly
+            # BANKNIFTY: 22 days), fed by 24 earlier sessions + today
+            (name,) = x["models"]
+            assert name.startswith("vol_har_"), x["excluded"]
+            assert x["model_versions"] == {name: replayed["har"][name]}
             # the regime's realised vol is that of the stored daily closes
             closes = [r[0] for r in s.execute(
                 "SELECT (array_agg(spot ORDER BY asof DESC))[1], min(asof) AS first FROM "
-                "chain_snapshots WHERE symbol = 'NIFTY' AND published_at IS NOT NULL "
+                "chain_snapshots WHERE symbol = :s AND published_at IS NOT NULL "
                 "AND NOT bad_chain AND asof <= :a "
                 "GROUP BY (asof AT TIME ZONE 'Asia/Kolkata')::date ORDER BY first",
-                a=snap["asof"]).rows]
+                s=SYMBOL, a=snap["asof"]).rows]
             r = np.diff(np.log(closes))[-22:]
             assert x["regime"]["inputs"]["rv"] == pytest.approx(
                 float(np.std(r, ddof=1)) * math.sqrt(252), rel=1e-9)
@@ -180,7 +186,7 @@ def _runs_a_day_old_are_scored_into_the_learning_state(replayed, app_db):
                          "WHERE snapshot_id = ANY(CAST(:ids AS uuid[])) ORDER BY asof",
                          ids="{" + ",".join(str(x.snapshot_id) for x in snaps) + "}").dicts()
         state = SignalState.from_json(s.execute(
-            "SELECT state FROM decide_signal_state WHERE symbol = 'NIFTY'").scalar())
+            "SELECT state FROM decide_signal_state WHERE symbol = :s", s=SYMBOL).scalar())
     assert len(runs) == len(snaps)
     last = runs[-1]["asof"]
     for run in runs[:-1]:

@@ -321,7 +321,8 @@ def _daily_risk(chosen: ChosenStructure, rate: float, legs_iv: np.ndarray) -> fl
     """One-day one-sd P&L of the one-lot structure (see :class:`Candidate`)."""
     units, strikes, is_call = chosen.arrays()
     f, t = chosen.forward, chosen.t
-    move = chosen.sigma / math.sqrt(TRADING_DAYS) if math.isfinite(chosen.sigma) else 0.0
+    atm = float(chosen.how.get("atm_iv", chosen.sigma))  # the market's vol, not our forecast
+    move = atm / math.sqrt(TRADING_DAYS) if math.isfinite(atm) else 0.0
     fwd = np.array([[f], [f * (1.0 - move)], [f * (1.0 + move)]])
     v = black76_price(fwd, strikes[None, :], t, rate, legs_iv[None, :], is_call[None, :]) @ units
     return float(max(abs(v[1] - v[0]), abs(v[2] - v[0])))
@@ -438,7 +439,8 @@ class DecisionEngine:
                     arm, chain, analytics, expiry=ea.expiry, lots=1,
                     short_distance_sd=cfg.short_distance_sd,
                     wing=wing(arm, ea) if wing is not None else None, lot_size=lot_size,
-                    forecast_vol=vol_forecast if vol_forecast and vol_forecast > 0 else None,
+                    forecast_vol=vol_forecast if vol_forecast is not None
+                    and math.isfinite(vol_forecast) and vol_forecast > 0 else None,
                     option_type=option_type, side=side, wing_rule=cfg.wing_rule)
             except (NoUsableStrike, NoUsableExpiry) as exc:
                 refused[arm.value] = f"no usable strikes: {exc}"
@@ -550,8 +552,13 @@ class DecisionEngine:
                                   {**market.explanation, "no_trade": _nt(nt)})
         rng = np.random.default_rng(tenant_seed(tenant.tenant_id, market.snapshot_id))
         context = market.regime.label
-        choice = tenant.bandit.sample(context, rng, market.candidates,
-                                      n_mc=self.config.bandit_draws)
+        try:
+            choice = tenant.bandit.sample(context, rng, market.candidates,
+                                          n_mc=self.config.bandit_draws)
+        except ValueError as exc:  # a stored bandit without any of the offered arms
+            nt = NoTrade("no_arm", f"the tenant's bandit has none of the offered arms: {exc}")
+            return TenantDecision(tenant.tenant_id, None, nt,
+                                  {**market.explanation, "no_trade": _nt(nt)})
         # The bandit's ranking (its Thompson draws), best first: the first arm the tenant's
         # book can hold at least one lot of is traded; the others are recorded as passed.
         ranked = sorted(choice.draws, key=lambda a: -choice.draws[a])

@@ -52,7 +52,10 @@ class SpotBars:
             if a.shape != (n,):
                 raise ValueError(f"{name} has shape {a.shape}, dates has ({n},)")
             object.__setattr__(self, name, a)
-        object.__setattr__(self, "dates", np.asarray(self.dates, dtype="datetime64[D]"))
+        dates = np.asarray(self.dates, dtype="datetime64[D]")
+        if n > 1 and not bool(np.all(dates[1:] > dates[:-1])):
+            raise ValueError("dates must be strictly ascending")
+        object.__setattr__(self, "dates", dates)
 
     def __len__(self) -> int:
         return len(self.dates)

@@ -92,7 +92,9 @@ class SignalState:
         return self.breakers.get(name) or CircuitBreaker(name, config=self.breaker_config)
 
     def to_json(self) -> str:
-        """Canonical JSON (sorted keys); :meth:`from_json` reads it back."""
+        """Canonical JSON (sorted keys); :meth:`from_json` reads it back. The breaker
+        config is code, not state: it is not stored, and :meth:`from_json` applies the
+        caller's."""
         w = self.weights
         doc = {"format": _FORMAT, "prior": [w.prior_a, w.prior_b],
                "weights": {f"{r}|{s}": list(ab) for (r, s), ab in w.posteriors.items()},
