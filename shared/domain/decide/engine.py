@@ -13,8 +13,10 @@ small float math (the benchmark's per-tenant figure is :meth:`DecisionEngine.for
      (:class:`SignalState`);
    * **layer 3, the tenant-independent part**: every structure the regime allows and the
      consensus does not contradict is built once, at one lot, on the live chain
-     (:func:`~shared.domain.decide.structures.build_structure`), and priced as the risk
-     castle prices it (:func:`~shared.domain.risk.position.position_math`: margin, worst
+     (:func:`~shared.domain.decide.structures.build_structure`), its win probability and
+     expected gross edge taken from the expiry's implied density with its log-spread
+     scaled by forecast / ATM IV (:mod:`shared.domain.decide.odds`; the lognormal odds when
+     the expiry has no density), and priced as the risk castle prices it (:func:`~shared.domain.risk.position.position_math`: margin, worst
      loss, tail loss) plus its one-day one-standard-deviation P&L for vol targeting.
 
 2. :meth:`DecisionEngine.for_tenant`, per active tenant: the tenant's Thompson bandit picks
@@ -58,6 +60,7 @@ from shared.domain.chain import ChainSnapshot
 from shared.domain.decide.bandit import ThompsonBandit
 from shared.domain.decide.combine import Consensus, RegimeCall, classify_regime, combine
 from shared.domain.decide.learning import SignalState
+from shared.domain.decide.odds import density_odds
 from shared.domain.decide.readings import Axis, SignalReading
 from shared.domain.decide.signals import (
     MarketInputs,
@@ -445,6 +448,7 @@ class DecisionEngine:
             except (NoUsableStrike, NoUsableExpiry) as exc:
                 refused[arm.value] = f"no usable strikes: {exc}"
                 continue
+            chosen = self._density_odds(chosen, ea, vol_forecast)
             candidates[arm] = self._price(chosen, arm, view, snapshot_id, chain)
         expl["structures"] = {"offered": [a.value for a in candidates], "refused": refused}
         if not candidates:
@@ -529,6 +533,28 @@ class DecisionEngine:
         if arm == Structure.DEBIT_VERTICAL:
             return (OptionType.CE if bull else OptionType.PE), Side.SELL
         return (OptionType.PE if bull else OptionType.CE), Side.SELL
+
+    @staticmethod
+    def _density_odds(chosen: ChosenStructure, ea: ExpiryAnalytics,
+                      vol_forecast: float | None) -> ChosenStructure:
+        """Win probability and expected gross edge from the expiry's implied density with
+        its log-spread scaled by forecast / ATM IV (:mod:`shared.domain.decide.odds`);
+        without a density the lognormal odds of :func:`build_structure` stay."""
+        d = ea.density
+        usable = vol_forecast is not None and math.isfinite(vol_forecast) and vol_forecast > 0
+        if d is None:
+            return replace(chosen, how={**chosen.how, "odds_model": (
+                f"lognormal at the {'forecast' if usable else 'ATM'} vol (no implied density)")})
+        scale = float(vol_forecast) / ea.atm_iv if usable else 1.0  # type: ignore[arg-type]
+        units, strikes, is_call = chosen.arrays()
+        odds = density_odds(units, strikes, is_call, chosen.net_premium, d.grid, d.pdf,
+                            forward=ea.forward, scale=scale)
+        return replace(chosen, win_probability=odds.win_probability,
+                       expected_gross_edge=odds.expected_payoff,
+                       how={**chosen.how, "odds_model": (
+                           "implied density, log-spread scaled by forecast / ATM IV" if usable
+                           else "implied density (no forecast: the market's own)"),
+                            "odds_scale": scale})
 
     @staticmethod
     def _price(chosen: ChosenStructure, arm: Structure, view: MarketView,
