@@ -36,7 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.adapters.bus import Bus
@@ -64,7 +66,7 @@ from shared.adapters.risk_state import (
     load_portfolio,
     load_tenant,
 )
-from shared.contracts import ChainSnapshotV1, DecisionProposedV1
+from shared.contracts import ChainSnapshotV1, DecisionProposedV1, Structure
 from shared.domain.calendar import MarketCalendar
 from shared.domain.decide.engine import (
     DecisionEngine,
@@ -82,6 +84,7 @@ from shared.errors import PermanentError, TransientError
 from shared.runtime import EventContext, HttpCall, Outcome, Runtime
 
 logger = logging.getLogger(__name__)
+IST = ZoneInfo("Asia/Kolkata")
 
 ACTOR = "decide"
 VOL_MODELS = {1: "vol_har_1d", 5: "vol_har_5d", 22: "vol_har_22d"}
@@ -100,10 +103,8 @@ class ModelSource:
     """The production models decide serves, from the registry (see
     :class:`shared.adapters.registry.ProductionModels`); never imports mlflow or lightgbm."""
 
-    def __init__(self, production_of: Callable[[str], tuple[int, Any] | None],
-                 has_production: Callable[[str], bool]) -> None:
+    def __init__(self, production_of: Callable[[str], tuple[int, Any] | None]) -> None:
         self._get = production_of
-        self._has = has_production
 
     @classmethod
     def from_registry(cls, registry: Any) -> ModelSource:
@@ -111,7 +112,13 @@ class ModelSource:
         from shared.domain.models.direction import DirectionPredictor
         from shared.domain.models.trainers import HarVolTrainer
 
-        loaders = {DIRECTION_MODEL: ProductionModels(registry, DirectionPredictor.from_bytes)}
+        def wing_fit(data: bytes) -> Any:  # xgboost is imported only if a wing model serves
+            from shared.domain.models.wings import WingFit
+
+            return WingFit.from_bytes(data)
+
+        loaders = {DIRECTION_MODEL: ProductionModels(registry, DirectionPredictor.from_bytes),
+                   WING_MODEL: ProductionModels(registry, wing_fit)}
         har = ProductionModels(registry, HarVolTrainer.load)
         for name in VOL_MODELS.values():
             loaders[name] = har
@@ -122,18 +129,15 @@ class ModelSource:
             except NoProductionModel:
                 return None
 
-        return cls(get, lambda m: registry.pointer(m, None) is not None)
+        return cls(get)
 
     @classmethod
     def none(cls) -> ModelSource:
         """No models (tests of the pure path, a registry that is not there yet)."""
-        return cls(lambda m: None, lambda m: False)
+        return cls(lambda m: None)
 
     def get(self, model_type: str) -> tuple[int, Any] | None:
         return self._get(model_type)
-
-    def has(self, model_type: str) -> bool:
-        return self._has(model_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,18 +286,16 @@ class DecideService:
             near = min((e for e in done.analytics.expiries if e.t * 365 >= 2),
                        key=lambda e: e.t, default=None)
             fc = forecasts(self._models, bars, near.t if near is not None else None)
+            wing, wing_model, wing_notes = self._wing(chain, done, bars)
             market = self._engine.market(
                 chain, done.analytics, snapshot_id=message.snapshot_id, rate=done.rate,
                 lot_sizes=done.lot_sizes, state=state, iv_history=iv_history,
                 closes_intraday=intraday, closes_daily=[float(c) for c in bars.close],
                 vol_forecast=fc.vol, p_up=fc.p_up, news=None, models=fc.models,
-                reasons=fc.reasons)
+                reasons=fc.reasons, wing=wing, wing_model=wing_model)
             if run is None:
-                wing_note = ("a production wing model exists, but decide does not serve it "
-                             "yet: the documented rule set the wings"
-                             if self._models.has(WING_MODEL) else
-                             "no production wing model: the documented rule set the wings")
-                summary = {**market.summary(), "wings": wing_note}
+                summary = {**market.summary(), "wings": wing_notes.get(
+                    "note", "no production wing model: the documented rule set the wings")}
                 inserted = insert_market_run(
                     s, snapshot_id=message.snapshot_id, event_id=event_id,
                     symbol=chain.symbol, asof=chain.asof, spot=chain.spot,
@@ -309,6 +311,38 @@ class DecideService:
         return MarketStage(market, market_view_of(
             chain, done.analytics, rate=done.rate, lot_sizes=done.lot_sizes,
             snapshot_id=message.snapshot_id))
+
+    def _wing(self, chain: Any, done: Any, bars: SpotBars) -> tuple[
+            Callable[[Structure, Any], float | None] | None, tuple[str, int] | None,
+            dict[str, str]]:
+        """The iron condor's wing from the production wing model, when there is one."""
+        from shared.domain.decide.forecasts import wing_width
+
+        got = self._models.get(WING_MODEL)
+        notes: dict[str, str] = {}
+        if got is None:
+            return None, None, notes
+        version, fit = got
+        today = np.datetime64(chain.asof.astimezone(IST).date(), "D")
+        closes = bars.close[bars.dates < today]
+        previous = float(closes[-1]) if closes.size else None
+        cache: dict[date, float | None] = {}
+
+        def wing(arm: Structure, ea: Any) -> float | None:
+            if arm != Structure.IRON_CONDOR or ea.expiry not in done.lot_sizes:
+                return None
+            if ea.expiry not in cache:
+                out = wing_width(fit, chain, expiry=ea.expiry, t_years=ea.t,
+                                 lot_size=done.lot_sizes[ea.expiry], rate=done.rate,
+                                 previous_close=previous)
+                cache[ea.expiry] = out.value
+                notes["note"] = (f"{WING_MODEL} v{version} set the iron condor's wings "
+                                 f"({out.value:g} points)" if out.value is not None else
+                                 f"{WING_MODEL} v{version} had no candidate ({out.reason}): "
+                                 "the documented rule set the wings")
+            return cache[ea.expiry]
+
+        return wing, (WING_MODEL, version), notes
 
     # ----------------------------------------------------------------------- tenants
     def decide_tenants(self, stage: MarketStage, event_id: str,

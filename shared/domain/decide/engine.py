@@ -375,6 +375,7 @@ class DecisionEngine:
                vol_forecast: float | None = None, p_up: float | None = None,
                p_up_confidence: float | None = None, news: Any = None,
                wing: Callable[[Structure, ExpiryAnalytics], float | None] | None = None,
+               wing_model: tuple[str, int] | None = None,
                models: Mapping[str, int] | None = None,
                reasons: Mapping[str, str] | None = None,
                event_ahead: bool = False) -> MarketDecision:
@@ -383,7 +384,8 @@ class DecisionEngine:
         ``vol_forecast`` is annualised (the HAR forecast over the option's horizon);
         ``p_up`` the direction model's calibrated P(up); ``news`` None means news_ingest is
         absent (the news signal reads missing with that flag). ``wing`` returns the wing
-        model's width for a structure, or None for the rule. ``reasons`` says why an input
+        model's width for a structure, or None for the rule; ``wing_model`` (type, version)
+        is added to the declared models when it set a wing. ``reasons`` says why an input
         is absent (e.g. ``{"vol_forecast": "no production vol_har_5d"}``).
         """
         cfg = self.config
@@ -451,6 +453,10 @@ class DecisionEngine:
             chosen = self._density_odds(chosen, ea, vol_forecast)
             candidates[arm] = self._price(chosen, arm, view, snapshot_id, chain)
         expl["structures"] = {"offered": [a.value for a in candidates], "refused": refused}
+        if wing_model is not None and any(c.chosen.how.get("wing_source") == "wing_model"
+                                          for c in candidates.values()):
+            models[wing_model[0]] = wing_model[1]
+            expl["models"], expl["model_versions"] = sorted(models), dict(models)
         if not candidates:
             return stop("no_structure", "no structure fits: " + "; ".join(
                 f"{k}: {v}" for k, v in refused.items()), readings, regime, consensus,

@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from shared.domain.chain import ChainSnapshot
 from shared.domain.features import Panel, compute_features, default_features, garman_klass_variance
 from shared.domain.models.direction import DirectionPredictor
 from shared.domain.models.vol import HarFit, annualised_vol, floor_variance, har_features
 
-__all__ = ["Forecast", "SpotBars", "direction_probability", "har_vol_forecast"]
+__all__ = ["Forecast", "SpotBars", "direction_probability", "har_vol_forecast", "wing_width"]
 
 HAR_WINDOW = 22
 
@@ -102,3 +105,20 @@ def direction_probability(model: DirectionPredictor, bars: SpotBars) -> Forecast
         return Forecast(None, f"features not all available at the last of {len(bars)} bars "
                               "(warm-up needs 23 sessions)")
     return Forecast(float(model.predict_one(row)))
+
+
+def wing_width(fit: Any, chain: ChainSnapshot, *, expiry: date, t_years: float, lot_size: int,
+               rate: float, previous_close: float | None = None) -> Forecast:
+    """The production wing model's iron-condor wing (index points): the candidate distance
+    with the highest predicted net return among the live candidates
+    (:func:`shared.domain.models.wings.candidate_features`, the same features it was
+    trained on; :meth:`WingFit.best_wing`). None with the reason when the snapshot has no
+    candidate."""
+    from shared.domain.models.wings import candidate_features
+
+    cands = candidate_features(chain, expiry=expiry, t_years=t_years, lot_size=lot_size,
+                               rate=rate, previous_close=previous_close)
+    if cands.market is None or cands.features.n_rows == 0:
+        why = "; ".join(s.reason for s in cands.skipped) or "no candidate condor"
+        return Forecast(None, why)
+    return Forecast(fit.best_wing(cands.features).distance)
