@@ -9,6 +9,10 @@ Benchmarks:
 * kill switches plus the seven walls per proposal, p99 over 10,000 (``bench/risk.py``);
 * the full retrain of the global models, the cold load of a production model from the
   registry, and one direction prediction (``bench/retrain.py``);
+* decide: the per-tenant part (layers 3-4 and the explanation, p50 and p99 over 2,000
+  tenants), one snapshot for 1,000 tenants end to end (Postgres and the Pub/Sub emulator)
+  with its market / tenant / publish split, and the cold import of its entry point
+  (``bench/decide.py``);
 * cold import time of each function's entry module (fresh interpreter, median of N), the
   number that dominates a Cloud Function's cold start;
 * local cloud start time (Postgres, emulators, seven functions, topology), median of N.
@@ -97,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench import retrain
 
     results.update(retrain.run(min(args.runs, 3)))
+    print("decide: per tenant, 1 snapshot x 1,000 tenants, cold import ...", file=sys.stderr,
+          flush=True)
+    from bench import decide
+
+    results.update(decide.run(min(args.runs, 3)))
     if not args.skip_cloud:
         print("local cloud start ...", file=sys.stderr, flush=True)
         s = cloud_start(args.runs)

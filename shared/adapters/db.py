@@ -35,11 +35,19 @@ from uuid import UUID
 
 import pg8000.dbapi
 import pg8000.native
+from pg8000.converters import make_params
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from shared.errors import DatabaseUnavailable, TenantRequired
 
 logger = logging.getLogger(__name__)
+
+# Prepared statements kept per connection (by SQL text, least recently used dropped first).
+_PREPARED_PER_CONNECTION = 256
+# A cached plan the server can no longer use (the table changed under it): re-prepare.
+_STALE_PLAN_SQLSTATES = ("0A000", "26000")
+
+_ISOLATION_LEVELS = frozenset({"SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED"})
 
 # SQLSTATE classes worth a retry: connection failures, serialization failures and
 # deadlocks, insufficient resources, operator intervention (restarts, failovers).
@@ -261,12 +269,49 @@ class Session:
 
     def _run(self, statement: str, vals: Any, stream: Any = None) -> Any:
         try:
+            if stream is None and hasattr(self._conn, "prepare_statement"):
+                return self._run_prepared(statement, vals)
             return self._conn.execute_unnamed(statement, vals=vals, stream=stream)
         except DatabaseError:
             raise
         except (InterfaceError, OSError, EOFError, struct.error) as exc:
             self.broken = True
             raise DatabaseUnavailable(f"database connection failed: {exc}") from exc
+
+    def _run_simple(self, sql: str) -> Any:
+        """One simple-query round trip (no parameters: our own constant SQL only)."""
+        try:
+            return self._conn.execute_simple(sql)
+        except DatabaseError:
+            raise
+        except (InterfaceError, OSError, EOFError, struct.error) as exc:
+            self.broken = True
+            raise DatabaseUnavailable(f"database connection failed: {exc}") from exc
+
+    def _run_prepared(self, statement: str, vals: Any) -> Any:
+        """Run ``statement`` as a prepared statement of this connection: parsed and
+        planned once per connection, then one round trip (Bind/Execute/Sync) per call,
+        where an unnamed statement takes three (Parse, Describe, Bind/Execute)."""
+        conn: Any = self._conn
+        cache: dict[str, tuple[bytes, Any, Any]] | None = getattr(conn, "_qs_prepared", None)
+        if cache is None:
+            cache = {}
+            conn._qs_prepared = cache
+        entry = cache.pop(statement, None)
+        if entry is None:
+            if len(cache) >= _PREPARED_PER_CONNECTION:
+                oldest = next(iter(cache))
+                conn.close_prepared_statement(cache.pop(oldest)[0])
+            entry = conn.prepare_statement(statement, ())
+        cache[statement] = entry  # most recently used last
+        name, columns, input_funcs = entry
+        try:
+            return conn.execute_named(name, make_params(conn.py_types, vals), columns,
+                                      input_funcs, statement)
+        except DatabaseError as exc:
+            if sqlstate(exc) in _STALE_PLAN_SQLSTATES:
+                cache.pop(statement, None)
+            raise
 
     def copy_rows(self, table: str, columns: tuple[str, ...], text: str) -> None:
         """Bulk insert with ``COPY table (columns) FROM STDIN`` in this transaction.
@@ -357,20 +402,23 @@ class Database:
         session = Session(conn, tenant_id)
         healthy = False
         try:
+            if isolation is not None and isolation not in _ISOLATION_LEVELS:
+                raise ValueError(f"not an isolation level: {isolation!r}")
             begin = "BEGIN" if isolation is None else f"BEGIN ISOLATION LEVEL {isolation}"
-            session._run(begin, ())
             # Always set the tenant, to '' for system sessions: whatever a previous user of
             # this pooled connection did at session level, RLS sees exactly this tenant.
-            session.execute("SELECT set_config('app.tenant_id', :t, true)",
-                            t=str(tenant_id) if tenant_id is not None else "")
+            # One simple-query round trip for both; the id is a UUID's canonical text (the
+            # constructor below checked it), never caller text.
+            tid = str(UUID(str(tenant_id))) if tenant_id is not None else ""
+            session._run_simple(f"{begin}; SELECT set_config('app.tenant_id', '{tid}', true)")
             try:
                 yield session
             except BaseException:
                 if not session.broken:
-                    session._run("ROLLBACK", ())
+                    session._run_simple("ROLLBACK")
                     healthy = True
                 raise
-            session._run("COMMIT", ())
+            session._run_simple("COMMIT")
             healthy = True
         except DatabaseError as exc:
             if _is_transient(exc):

@@ -42,10 +42,13 @@ __all__ = [
     "load_iv_history",
     "load_signal_state",
     "load_spot_history",
+    "mark_published",
     "market_run",
+    "proposal_of",
     "save_bandit",
     "save_signal_state",
     "settle_expired",
+    "tenant_view",
     "unscored_runs",
 ]
 
@@ -72,7 +75,11 @@ def _finite(value: Any) -> Any:
 
 
 def to_jsonb(value: Any) -> str:
-    return json.dumps(_finite(value), default=str, allow_nan=False)
+    """JSON for a jsonb column: non-finite floats become null (jsonb has no NaN)."""
+    try:
+        return json.dumps(value, default=str, allow_nan=False)
+    except ValueError:  # a NaN or an infinity somewhere: the slow, sanitising path
+        return json.dumps(_finite(value), default=str, allow_nan=False)
 
 
 # --------------------------------------------------------------------------- market
@@ -308,35 +315,101 @@ def decision_for(s: Session, snapshot_id: uuid.UUID) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+@dataclass(frozen=True, slots=True)
+class TenantView:
+    """What decide reads of one tenant for one snapshot, in one statement.
+
+    Attributes
+    ----------
+    tenant
+        The ``tenants`` row (:data:`shared.adapters.risk_state.TENANT_COLUMNS`).
+    existing
+        The tenant's decision on this snapshot, if any (``decision_id``, ``outcome``,
+        ``published_at``, ``proposal``, ``explanation``).
+    bandit
+        The stored bandit JSON, or None.
+    expired
+        An open paper position has expired (settlement is due).
+    uncredited
+        A settled position of decide's proposals is not credited to the bandit yet.
+    """
+
+    tenant: dict[str, Any] | None
+    existing: dict[str, Any] | None
+    bandit: Any
+    expired: bool
+    uncredited: bool
+
+
+def tenant_view(s: Session, snapshot_id: uuid.UUID, today: date) -> TenantView:
+    from shared.adapters.risk_state import TENANT_COLUMNS
+
+    cols = ", ".join(f"t.{c}" for c in TENANT_COLUMNS.split(", "))
+    rows = s.execute(
+        f"SELECT {cols}, "
+        "(SELECT row_to_json(x) FROM (SELECT decision_id, outcome, published_at, proposal, "
+        " explanation FROM decisions WHERE snapshot_id = :i) x) AS existing, "
+        "(SELECT bandit FROM decide_tenant_state) AS bandit, "
+        "EXISTS (SELECT 1 FROM paper_positions WHERE status = 'open' "
+        " AND nearest_expiry < :d) AS expired, "
+        "EXISTS (SELECT 1 FROM decisions d JOIN risk_verdicts v ON v.proposal_id = d.proposal_id "
+        " JOIN paper_positions p ON p.verdict_id = v.verdict_id WHERE d.outcome = 'proposed' "
+        " AND d.bandit_credited_at IS NULL AND p.status = 'closed') AS uncredited "
+        "FROM tenants t WHERE t.tenant_id = :t", i=snapshot_id, d=today, t=s.tenant_id).dicts()
+    if not rows:
+        return TenantView(None, None, None, False, False)
+    row = rows[0]
+    existing = _json(row.pop("existing"))
+    return TenantView(tenant=row, existing=existing, bandit=_json(row.pop("bandit")),
+                      expired=bool(row.pop("expired")), uncredited=bool(row.pop("uncredited")))
+
+
+def proposal_of(row: dict[str, Any]) -> DecisionProposedV1:
+    """The ``decision.proposed`` message of a stored decision: the proposal as stored (its
+    explanation is not stored twice) with the decision's explanation."""
+    return DecisionProposedV1.model_validate(
+        {**_json(row["proposal"]), "explanation": _json(row["explanation"])})
+
+
 def insert_decision(s: Session, decision: TenantDecision, *, snapshot_id: uuid.UUID,
                     event_id: str, symbol: str, regime: str | None, now: datetime
                     ) -> uuid.UUID | None:
-    """Write the decision (None if the tenant already has one for this snapshot) and its
-    audit row."""
+    """Write the decision and its audit row in one statement (None if the tenant already
+    has a decision on this snapshot: nothing is written)."""
     p: DecisionProposedV1 | None = decision.proposal
     decision_id = uuid.uuid4()
     nt = decision.no_trade
+    structure = decision.structure.value if decision.structure else None
+    lots = decision.sizing.lots if decision.sizing else None
+    details = {"decision_id": str(decision_id), "snapshot_id": str(snapshot_id),
+               "structure": structure, "lots": lots,
+               "reason_code": nt.reason_code if nt else None, "reason": nt.reason if nt else None}
     inserted = s.execute(
-        "INSERT INTO decisions (decision_id, tenant_id, snapshot_id, event_id, symbol, regime, "
-        "outcome, structure, lots, proposal_id, proposal, reason_code, reason, explanation, "
-        "decided_at) VALUES (:id, :t, :sid, :e, :sym, :r, :o, :st, :lots, :pid, "
+        "WITH d AS (INSERT INTO decisions (decision_id, tenant_id, snapshot_id, event_id, "
+        "symbol, regime, outcome, structure, lots, proposal_id, proposal, reason_code, reason, "
+        "explanation, decided_at) VALUES (:id, :t, :sid, :e, :sym, :r, :o, :st, :lots, :pid, "
         "CAST(:p AS jsonb), :rc, :rs, CAST(:x AS jsonb), :at) "
-        "ON CONFLICT (tenant_id, snapshot_id) DO NOTHING RETURNING 1",
+        "ON CONFLICT (tenant_id, snapshot_id) DO NOTHING RETURNING decision_id) "
+        "INSERT INTO audit_log (tenant_id, actor, action, subject, event_id, details) "
+        "SELECT :t, 'decide', :action, :subject, :e, CAST(:details AS jsonb) FROM d "
+        "RETURNING audit_id",
         id=decision_id, t=s.tenant_id, sid=snapshot_id, e=event_id, sym=symbol, r=regime,
-        o="proposed" if p is not None else "no_trade",
-        st=decision.structure.value if decision.structure else None,
-        lots=decision.sizing.lots if decision.sizing else None,
+        o="proposed" if p is not None else "no_trade", st=structure, lots=lots,
         pid=p.proposal_id if p is not None else None,
-        p=p.model_dump_json() if p is not None else None,
+        p=p.model_dump_json(exclude={"explanation"}) if p is not None else None,
         rc=nt.reason_code if nt else None, rs=nt.reason if nt else None,
-        x=to_jsonb(decision.explanation), at=now).rows
-    if not inserted:
-        return None
-    s.audit(actor="decide", action="proposed" if p is not None else "no trade",
-            subject=str(p.proposal_id) if p is not None else str(snapshot_id),
-            details={"decision_id": str(decision_id), "snapshot_id": str(snapshot_id),
-                     "structure": decision.structure.value if decision.structure else None,
-                     "lots": decision.sizing.lots if decision.sizing else None,
-                     "reason_code": nt.reason_code if nt else None,
-                     "reason": nt.reason if nt else None})
-    return decision_id
+        x=to_jsonb(decision.explanation), at=now,
+        action="proposed" if p is not None else "no trade",
+        subject=str(p.proposal_id) if p is not None else str(snapshot_id),
+        details=to_jsonb(details)).rows
+    return decision_id if inserted else None
+
+
+def mark_published(s: Session, decision_ids: Iterable[uuid.UUID]) -> int:
+    """Stamp ``published_at`` on these proposals, in one statement for every tenant
+    (migration 0009's ``decisions_mark_published``); returns how many were stamped."""
+    ids = [str(i) for i in decision_ids]
+    if not ids:
+        return 0
+    return int(s.execute("SELECT decisions_mark_published(CAST(:ids AS uuid[]))",
+                         ids="{" + ",".join(ids) + "}").scalar())

@@ -160,14 +160,20 @@ def policy_from_settings(settings: dict[str, Any]) -> TenantPolicy:
         ) from None
 
 
+TENANT_COLUMNS = "tenant_id, settings, plan, trading_mode, dry_run_until, active"
+
+
 def load_tenant(session: Session) -> TenantState:
     """The session's tenant (visible through row-level security only to itself)."""
-    rows = session.execute(
-        "SELECT tenant_id, settings, plan, trading_mode, dry_run_until, active FROM tenants "
-        "WHERE tenant_id = :t", t=session.tenant_id).dicts()
+    rows = session.execute(f"SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = :t",
+                           t=session.tenant_id).dicts()
     if not rows:
         raise UnknownTenant(f"tenant {session.tenant_id} is not provisioned")
-    row = rows[0]
+    return tenant_from_row(rows[0])
+
+
+def tenant_from_row(row: dict[str, Any]) -> TenantState:
+    """A :class:`TenantState` from a ``tenants`` row with :data:`TENANT_COLUMNS`."""
     settings = row["settings"]
     if isinstance(settings, str):
         settings = json.loads(settings)

@@ -44,30 +44,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.adapters.bus import Bus
 from shared.adapters.db import Database, Session
 from shared.adapters.decide_state import (
+    TenantView,
     credit_settled,
     decision_for,
     insert_decision,
     insert_market_run,
-    load_bandit,
     load_chain,
     load_iv_history,
     load_signal_state,
     load_spot_history,
+    mark_published,
     mark_scored,
     market_run,
+    proposal_of,
     save_bandit,
     save_signal_state,
     settle_expired,
     settlement_spot,
+    tenant_view,
     unscored_runs,
 )
-from shared.adapters.risk_state import (
-    TenantSettingsInvalid,
-    load_portfolio,
-    load_tenant,
-)
+from shared.adapters.risk_state import TenantSettingsInvalid, load_portfolio, tenant_from_row
 from shared.contracts import ChainSnapshotV1, DecisionProposedV1, Structure
-from shared.domain.calendar import MarketCalendar
+from shared.domain.calendar import MarketCalendar, ist_day_start
+from shared.domain.decide.bandit import ThompsonBandit
 from shared.domain.decide.engine import (
     DecisionEngine,
     MarketDecision,
@@ -208,9 +208,13 @@ class MarketStage:
 
 @dataclass(frozen=True, slots=True)
 class TenantResult:
+    """One tenant's outcome; ``proposal`` is set when it is to be published."""
+
     tenant_id: uuid.UUID
     status: str  # proposed | no_trade | duplicate | error
     detail: str = ""
+    decision_id: uuid.UUID | None = None
+    proposal: DecisionProposedV1 | None = None
 
 
 class DecideService:
@@ -219,7 +223,7 @@ class DecideService:
     def __init__(self, *, db: Database, bus: Bus, calendar: MarketCalendar,
                  rate_on: Callable[[date], float], models: ModelSource,
                  engine: DecisionEngine | None = None,
-                 score_horizon: timedelta = timedelta(days=1)) -> None:
+                 score_horizon: timedelta = timedelta(days=1), workers: int = 4) -> None:
         self._db = db
         self._bus = bus
         self._calendar = calendar
@@ -227,6 +231,7 @@ class DecideService:
         self._models = models
         self._engine = engine or DecisionEngine()
         self._horizon = score_horizon
+        self._workers = workers
 
     @classmethod
     def from_runtime(cls, rt: Runtime) -> DecideService:
@@ -246,7 +251,7 @@ class DecideService:
         stage = self.market(message, ctx.event_id)
         market = stage.decision
         results = self.decide_tenants(stage, ctx.event_id, self._db.active_tenants())
-        published = self.publish_pending(market.snapshot_id, [r.tenant_id for r in results])
+        published = self.publish(results)
         counts = {k: sum(r.status == k for r in results)
                   for k in ("proposed", "no_trade", "duplicate", "error")}
         transient = [r for r in results if r.status == "error"]
@@ -347,26 +352,46 @@ class DecideService:
     # ----------------------------------------------------------------------- tenants
     def decide_tenants(self, stage: MarketStage, event_id: str,
                        tenants: list[uuid.UUID]) -> list[TenantResult]:
-        out = []
-        for tenant_id in tenants:
+        """Every tenant's decision, ``workers`` tenants at a time (each in its own
+        transaction on its own pooled connection: while one waits on Postgres another
+        computes). A transient failure of one tenant is recorded, not raised."""
+
+        def one(tenant_id: uuid.UUID) -> TenantResult:
             try:
-                out.append(self.decide_tenant(stage, event_id, tenant_id))
+                return self.decide_tenant(stage, event_id, tenant_id)
             except TransientError as exc:
                 logger.warning("tenant %s: transient failure, will retry: %s", tenant_id,
                                exc.reason)
-                out.append(TenantResult(tenant_id, "error", exc.reason))
-        return out
+                return TenantResult(tenant_id, "error", exc.reason)
+
+        if self._workers <= 1 or len(tenants) <= 1:
+            return [one(t) for t in tenants]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self._workers,
+                                thread_name_prefix="decide-tenant") as pool:
+            return list(pool.map(one, tenants))
 
     def decide_tenant(self, stage: MarketStage, event_id: str,
                       tenant_id: uuid.UUID) -> TenantResult:
-        """One tenant's decision (idempotent on the snapshot)."""
+        """One tenant's decision, in one tenant transaction (idempotent on the snapshot).
+        A proposal stored but not yet published (a redelivery after a failed publish) is
+        returned for publishing again."""
         market = stage.decision
         now = market.asof
         with self._db.tenant(tenant_id) as s:
-            if decision_for(s, market.snapshot_id) is not None:
-                return TenantResult(tenant_id, "duplicate")
+            view = tenant_view(s, market.snapshot_id, ist_day_start(now).date())
+            if view.tenant is None:
+                return TenantResult(tenant_id, "no_trade", "tenant not provisioned")
+            if view.existing is not None:
+                row = view.existing
+                pending = row["outcome"] == "proposed" and row["published_at"] is None
+                return TenantResult(
+                    tenant_id, "duplicate",
+                    decision_id=uuid.UUID(str(row["decision_id"])) if pending else None,
+                    proposal=proposal_of(row) if pending else None)
             try:
-                decision = self._decide(s, stage, tenant_id, now)
+                decision = self._decide(s, stage, view, now)
             except TenantSettingsInvalid as exc:
                 decision = TenantDecision(
                     tenant_id, None, NoTrade(exc.reason_code, exc.reason),
@@ -374,49 +399,64 @@ class DecideService:
                      "no_trade": {"reason_code": exc.reason_code, "reason": exc.reason}})
             if decision is None:
                 return TenantResult(tenant_id, "no_trade", "inactive tenant")
-            insert_decision(s, decision, snapshot_id=market.snapshot_id, event_id=event_id,
-                            symbol=market.symbol,
-                            regime=market.regime.label if market.regime else None, now=now)
+            decision_id = insert_decision(
+                s, decision, snapshot_id=market.snapshot_id, event_id=event_id,
+                symbol=market.symbol, regime=market.regime.label if market.regime else None,
+                now=now)
+        if decision_id is None:  # a concurrent delivery decided it first
+            return TenantResult(tenant_id, "duplicate")
         if decision.proposal is not None:
-            return TenantResult(tenant_id, "proposed", decision.proposal.structure.value)
+            return TenantResult(tenant_id, "proposed", decision.proposal.structure.value,
+                                decision_id=decision_id, proposal=decision.proposal)
         assert decision.no_trade is not None
         return TenantResult(tenant_id, "no_trade", decision.no_trade.reason_code)
 
-    def _decide(self, s: Session, stage: MarketStage, tenant_id: uuid.UUID,
+    def _decide(self, s: Session, stage: MarketStage, view: TenantView,
                 now: datetime) -> TenantDecision | None:
-        tenant = load_tenant(s)
+        tenant = tenant_from_row(view.tenant or {})
         if not tenant.active:
             return None
         appetite = appetite_from_settings(tenant.settings)
-        settle_expired(s, now, lambda sym, day: settlement_spot(s, sym, day))
-        bandit, credited = credit_settled(s, load_bandit(s), now)
-        if credited:
-            save_bandit(s, bandit, now)
-        view = stage.view
+        if view.expired:
+            settle_expired(s, now, lambda sym, day: settlement_spot(s, sym, day))
+        bandit = (ThompsonBandit.from_json(view.bandit if isinstance(view.bandit, str)
+                                           else _dumps(view.bandit))
+                  if view.bandit is not None else ThompsonBandit())
+        if view.uncredited or view.expired:
+            bandit, credited = credit_settled(s, bandit, now)
+            if credited:
+                save_bandit(s, bandit, now)
+        market_view = stage.view
         portfolio = load_portfolio(s, tenant.policy, now,
-                                   lambda sym: view if sym == view.symbol else None)
+                                   lambda sym: market_view if sym == market_view.symbol else None)
         return self._engine.for_tenant(stage.decision, TenantInputs(
-            tenant_id=tenant_id, policy=tenant.policy, appetite=appetite,
+            tenant_id=tenant.tenant_id, policy=tenant.policy, appetite=appetite,
             portfolio=portfolio, bandit=bandit))
 
     # ----------------------------------------------------------------------- publish
+    def publish(self, results: list[TenantResult]) -> int:
+        """Publish every proposal these results carry at once, then stamp them published
+        in one statement. A publish failure raises (transient): the stored, unstamped
+        proposals go out again on the retry."""
+        pending = [r for r in results if r.proposal is not None and r.decision_id is not None]
+        if not pending:
+            return 0
+        self._bus.publish_many([r.proposal for r in pending])  # type: ignore[misc]
+        with self._db.system() as s:
+            return mark_published(s, [r.decision_id for r in pending])  # type: ignore[misc]
+
     def publish_pending(self, snapshot_id: uuid.UUID, tenants: list[uuid.UUID]) -> int:
-        """Publish the unpublished proposals of ``snapshot_id`` for ``tenants``."""
-        n = 0
+        """Publish the unpublished proposals of ``snapshot_id`` for ``tenants`` (the API's
+        path, and an operator's): read in each tenant's session, then :meth:`publish`."""
+        results = []
         for tenant_id in tenants:
             with self._db.tenant(tenant_id) as s:
-                rows = s.execute(
-                    "SELECT decision_id, proposal FROM decisions WHERE snapshot_id = :i "
-                    "AND outcome = 'proposed' AND published_at IS NULL "
-                    "FOR UPDATE SKIP LOCKED", i=snapshot_id).rows
-                for decision_id, proposal in rows:
-                    msg = DecisionProposedV1.model_validate_json(
-                        proposal if isinstance(proposal, str) else _dumps(proposal))
-                    self._bus.publish(msg)  # a failure rolls back: the retry publishes
-                    s.execute("UPDATE decisions SET published_at = now() "
-                              "WHERE decision_id = :i", i=decision_id)
-                    n += 1
-        return n
+                row = decision_for(s, snapshot_id)
+            if row and row["outcome"] == "proposed" and row["published_at"] is None:
+                results.append(TenantResult(tenant_id, "duplicate",
+                                            decision_id=row["decision_id"],
+                                            proposal=proposal_of(row)))
+        return self.publish(results)
 
 
 def _dumps(value: Any) -> str:
@@ -482,8 +522,7 @@ class CurrentDecisionService:
                 raise PermanentError(f"stored snapshot unreadable: {exc}") from None
             event_id = f"api:decision:{snap['snapshot_id']}"
             stage = self._decide.market(message, event_id)
-            self._decide.decide_tenant(stage, event_id, cmd.tenant_id)
-            self._decide.publish_pending(message.snapshot_id, [cmd.tenant_id])
+            self._decide.publish([self._decide.decide_tenant(stage, event_id, cmd.tenant_id)])
             with self._db.tenant(cmd.tenant_id) as s:
                 row = decision_for(s, snap["snapshot_id"])
         assert row is not None

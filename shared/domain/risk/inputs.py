@@ -388,13 +388,13 @@ class Position:
         _finite("mtm_pnl", self.mtm_pnl)
         if self.mtm_pnl_today is not None:
             _finite("mtm_pnl_today", self.mtm_pnl_today)
+        if self.margin < 0:
+            raise ValueError(f"position {self.position_id}: margin must be >= 0")
 
     @property
     def pnl_today(self) -> float:
         """Open P&L made today, rupees."""
         return self.mtm_pnl if self.mtm_pnl_today is None else self.mtm_pnl_today
-        if self.margin < 0:
-            raise ValueError(f"position {self.position_id}: margin must be >= 0")
 
 
 @dataclass(frozen=True, eq=False)
