@@ -140,3 +140,37 @@ def test_the_current_decision_is_served_and_decided_on_demand(
     assert call("trader@decide.example", {"tenant_id": "nope"}).status_code == 400
     unknown = call("trader@decide.example", {"tenant_id": str(late), "symbol": "FINNIFTY"})
     assert unknown.status_code == 404 and unknown.json["error"] == "no_snapshot"
+
+
+def test_a_failed_publish_is_retried_from_the_stored_decisions(
+        client_for, auth, app_db, owner_db, pubsub, snapshot, monkeypatch):
+    """Pub/Sub refuses (the topic is missing in this project): the event answers 503 and the
+    proposals stay stored and unpublished; the redelivery decides nobody again and publishes
+    them once."""
+    from google.cloud import pubsub_v1
+
+    project = f"qs-decide-outage-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("QS_PROJECT_ID", project)
+    tenant = provision(owner_db, GENEROUS)
+    client = client_for("functions/decide")
+    headers, body = cloudevent(snapshot)
+    failed = client.post("/", headers={**headers, **auth}, data=body)
+    assert failed.status_code == 503 and failed.json["error"] == "publish_failed"
+    (row,) = decisions(app_db, tenant)
+    assert row["outcome"] == "proposed" and row["published_at"] is None
+
+    topic = f"projects/{project}/topics/decision.proposed"
+    pubsub_v1.PublisherClient().create_topic(name=topic)
+    _, subscriber = pubsub
+    sub = f"projects/{project}/subscriptions/outage-{uuid.uuid4().hex[:6]}"
+    subscriber.create_subscription(name=sub, topic=topic)
+    retried = client.post("/", headers={**headers, **auth}, data=body)
+    assert retried.status_code == 200 and retried.json["proposed"] == 0
+    assert retried.json["published"] >= 1
+    (again,) = decisions(app_db, tenant)
+    assert again["published_at"] is not None
+    got = subscriber.pull(subscription=sub, max_messages=50, timeout=5).received_messages
+    mine = [m for m in got if str(tenant) in m.message.data.decode()]
+    assert len(mine) == 1  # published once, with its explanation
+    assert '"explanation"' in mine[0].message.data.decode()
+    subscriber.delete_subscription(subscription=sub)
