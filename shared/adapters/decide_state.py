@@ -47,6 +47,7 @@ __all__ = [
     "proposal_of",
     "save_bandit",
     "save_signal_state",
+    "served_forecasts",
     "settle_expired",
     "tenant_view",
     "unscored_runs",
@@ -151,6 +152,25 @@ def load_spot_history(s: Session, symbol: str, asof: datetime, *, sessions: int 
         "AND NOT bad_chain AND asof >= :d AND asof <= :a ORDER BY asof",
         s=symbol, d=ist_day_start(asof), a=asof).rows
     return bars, [float(r[0]) for r in intraday]
+
+
+def served_forecasts(s: Session, model_type: str, version: int
+                     ) -> dict[str, tuple[list[date], list[float]]]:
+    """Per underlying, each IST session's last forecast of ``model_type`` v``version`` that
+    decide served (``decide_market_runs.summary.forecasts``), oldest first."""
+    rows = s.execute(
+        "SELECT symbol, d, v FROM (SELECT DISTINCT ON (symbol, d) symbol, d, v FROM ("
+        " SELECT symbol, asof, (asof AT TIME ZONE 'Asia/Kolkata')::date AS d,"
+        " CAST(summary #>> ARRAY['forecasts', :m, 'value'] AS double precision) AS v"
+        " FROM decide_market_runs WHERE summary #>> ARRAY['forecasts', :m, 'version'] = :v) x"
+        " WHERE v IS NOT NULL ORDER BY symbol, d, asof DESC) y ORDER BY symbol, d",
+        m=model_type, v=str(version)).rows
+    out: dict[str, tuple[list[date], list[float]]] = {}
+    for symbol, d, v in rows:
+        days, values = out.setdefault(symbol, ([], []))
+        days.append(d)
+        values.append(float(v))
+    return out
 
 
 def market_run(s: Session, snapshot_id: uuid.UUID) -> dict[str, Any] | None:

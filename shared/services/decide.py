@@ -299,7 +299,12 @@ class DecideService:
                 vol_forecast=fc.vol, p_up=fc.p_up, news=None, models=fc.models,
                 reasons=fc.reasons, wing=wing, wing_model=wing_model)
             if run is None:
-                summary = {**market.summary(), "wings": wing_notes.get(
+                # what each production model forecast here: retrain scores them against
+                # what happened (the live IC decay of shared.domain.models.live_ic)
+                served = {name: {"version": version,
+                                 "value": fc.p_up if name == DIRECTION_MODEL else fc.vol}
+                          for name, version in fc.models.items()}
+                summary = {**market.summary(), "forecasts": served, "wings": wing_notes.get(
                     "note", "no production wing model: the documented rule set the wings")}
                 inserted = insert_market_run(
                     s, snapshot_id=message.snapshot_id, event_id=event_id,

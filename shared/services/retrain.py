@@ -303,12 +303,15 @@ class RetrainService:
                     rows = matrix.values[matrix.complete_rows]
                     self._drift_cache[key] = calibrated_drift(rows, matrix.names)
                 drift = self._drift_cache[key]
+            ic, ic_record = live_ic_of(self._db, model_type, production.version, now)
             health = model_health(now=now, last_trained_at=production.promoted_at,
-                                  cadence=NIGHTLY_CADENCE, drift=drift, ic=None)
+                                  cadence=NIGHTLY_CADENCE, drift=drift, ic=ic)
             record = {"stale": health.stale, "drifted": health.drifted,
-                      "flagged": health.flagged, "reasons": list(health.reasons),
+                      "decayed": health.decayed, "flagged": health.flagged,
+                      "reasons": list(health.reasons),
                       "drifted_features": list(health.drifted_features),
-                      "notes": list(health.notes), "version": production.version}
+                      "notes": list(health.notes), "version": production.version,
+                      "ic": ic_record}
             self._registry.record_health(model_type, tenant_id, flagged=health.flagged,
                                          health=record, now=now)
             if health.flagged:
@@ -410,3 +413,35 @@ class RetrainService:
         logger.info("%s v%d %s: %s", model_type, staged.version, status, verdict.explain())
         return RetrainResult(model_type, status, staged.version, verdict.explain(),
                              trained.metrics)
+
+
+def live_ic_of(db: Database, model_type: str, version: int, now: datetime
+               ) -> tuple[Any, dict[str, Any]]:
+    """The IC decay of the forecasts decide served from this version, per underlying
+    (:mod:`shared.domain.models.live_ic`): the verdict of the first underlying that
+    decayed, else of the first one with enough evidence; None (noted) without any."""
+    from shared.adapters.decide_state import load_spot_history, served_forecasts
+    from shared.domain.models.live_ic import live_ic, model_kind
+
+    kind = model_kind(model_type)
+    if kind is None:
+        return None, {}
+    verdict, record = None, {}
+    with db.system() as s:
+        served = served_forecasts(s, model_type, version)
+        bars = {symbol: load_spot_history(s, symbol, now, sessions=400)[0]
+                for symbol in served}
+    for symbol, (days, values) in served.items():
+        b = bars[symbol]
+        out = live_ic(days, values, [d.astype(object) for d in b.dates], b.open, b.high,
+                      b.low, b.close, kind=kind[0], horizon=kind[1])
+        d = out.decay
+        record[symbol] = {"pairs": out.pairs, "reason": out.reason or (d and d.reason),
+                          "reference_ic": d.reference_mean if d else None,
+                          "recent_ic": d.recent_mean if d else None,
+                          "decayed": bool(d and d.decayed)}
+        # the first decayed underlying wins; else the first determined one
+        if d is not None and d.determined and (
+                verdict is None or (d.decayed and not verdict.decayed)):
+            verdict = d
+    return verdict, record

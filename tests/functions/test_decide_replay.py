@@ -173,8 +173,9 @@ def test_a_replayed_session_is_decided_from_real_inputs(replayed, app_db):
                               k=float(leg["strike"]), t=leg["option_type"]).rows
                 assert q and q[0][0] > 0 and q[0][1] > 0, leg
         assert all(leg["lots"] % d["lots"] == 0 for leg in legs)
-    # one replay (about 30 s) serves both checks
+    # one replay (about 30 s) serves these checks too
     _runs_a_day_old_are_scored_into_the_learning_state(replayed, app_db)
+    _served_forecasts_are_recorded_for_the_live_ic(replayed, app_db)
 
 
 def _runs_a_day_old_are_scored_into_the_learning_state(replayed, app_db):
@@ -197,3 +198,24 @@ def _runs_a_day_old_are_scored_into_the_learning_state(replayed, app_db):
     # scoring moved the weights off the prior for the signals that read something
     assert state.weights.posteriors
     assert all(a + b > 4.0 for a, b in state.weights.posteriors.values())
+
+
+def _served_forecasts_are_recorded_for_the_live_ic(replayed, app_db):
+    """What each model forecast is kept with the market run, and retrain's health check
+    reads it back per underlying (too few sessions yet to judge decay: said so)."""
+    from shared.adapters.decide_state import served_forecasts
+    from shared.services.retrain import live_ic_of
+
+    last = replayed["snapshots"][-1]
+    with app_db.system() as s:
+        summary = s.execute("SELECT summary FROM decide_market_runs WHERE snapshot_id = :i",
+                            i=last.snapshot_id).scalar()
+    ((name, served),) = summary["forecasts"].items()
+    assert served["version"] == replayed["har"][name] and 0.01 < served["value"] < 2.0
+    with app_db.system() as s:
+        days, values = served_forecasts(s, name, served["version"])[SYMBOL]
+    assert days[-1] == TODAY and values[-1] == pytest.approx(served["value"])
+    verdict, record = live_ic_of(app_db, name, served["version"],
+                                 datetime.combine(TODAY, time(15, 30), IST))
+    assert verdict is None  # no decay verdict on one session of forecasts
+    assert record[SYMBOL]["pairs"] == 0 and "needs" in record[SYMBOL]["reason"]
