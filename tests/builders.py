@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -60,3 +62,25 @@ def synthetic_chain(expiries: list[SyntheticExpiry], *, spot: float, rate: float
         volume=np.asarray(cols["vol"], dtype=float), oi=np.asarray(cols["oi"], dtype=float),
         oi_change=np.asarray(cols["doi"], dtype=float), vendor_iv=np.full(n, np.nan), missing=missing,
     )
+
+
+@functools.cache
+def analysed_fixture(path: Path, rate: float = 0.065):
+    """A recorded chain payload parsed and analysed as chain_poll does (year fractions and
+    dated lot sizes from the packaged calendar): ``(snapshot, analytics, lot sizes)``."""
+    import contextlib
+
+    from shared.adapters.providers import parse_payload
+    from shared.domain.analytics import analyse_chain
+    from shared.domain.calendar import CalendarDataError
+    from shared.rules import default_calendar
+
+    snap = parse_payload(path.read_bytes())
+    cal = default_calendar()
+    t, lots = {}, {}
+    for e in snap.expiries:
+        with contextlib.suppress(CalendarDataError):
+            t[e] = cal.year_fraction(snap.asof, e)
+        with contextlib.suppress(CalendarDataError):
+            lots[e] = cal.lot_size(snap.symbol, e).value
+    return snap, analyse_chain(snap, t_by_expiry=t, rate=rate, lot_size_by_expiry=lots), lots

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from local.scheduler import LocalScheduler
-from shared.schedules import load_schedules
-from tests.integration.test_local_cloud import REPO_SCHEDULES, wait_for
+from tests.integration.cloud_support import poll_chain_at
+from tests.integration.test_local_cloud import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,20 +25,8 @@ def test_a_snapshot_becomes_proposals_and_risk_verdicts(cloud):
         for t in tenants:
             s.execute("SELECT provision_tenant(:t, 'cloud-decide', 'standard', "
                       "CAST(:s AS jsonb))", t=t, s=json.dumps(GENEROUS))
-    jobs = [j for j in load_schedules(REPO_SCHEDULES) if j.name == "chain-poll-nifty"]
-    scheduler = LocalScheduler(jobs, cloud.urls, cloud.issuer,  # Friday 2026-11-20, 11:00 IST
-                               start=datetime(2026, 11, 20, 5, 29, 30, tzinfo=UTC))
-    try:
-        firings = scheduler.tick(datetime(2026, 11, 20, 5, 30, tzinfo=UTC))
-        assert [f.status for f in firings] == [200], [f.error for f in firings]
-    finally:
-        scheduler.close()
     db = cloud.app_db()
-    with db.system() as s:
-        snapshot_id = s.execute(
-            "SELECT snapshot_id FROM chain_polls WHERE run_id = :r AND status = 'published'",
-            r="chain-poll-nifty@2026-11-20T05:30:00+00:00").scalar()
-    assert snapshot_id is not None
+    snapshot_id = poll_chain_at(cloud, datetime(2026, 11, 20, 5, 30, tzinfo=UTC))  # 11:00 IST
 
     def decided():
         found = {}

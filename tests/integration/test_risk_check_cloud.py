@@ -9,10 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from local.scheduler import LocalScheduler
 from shared.contracts import DecisionProposedV1, Leg, OptionType, Side, Structure
-from shared.schedules import load_schedules
-from tests.integration.test_local_cloud import REPO_SCHEDULES, wait_for
+from tests.integration.cloud_support import poll_chain_at
+from tests.integration.test_local_cloud import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -52,20 +51,7 @@ def _condor(cloud, tenant_id: uuid.UUID, snapshot_id: uuid.UUID) -> DecisionProp
 @pytest.fixture(scope="module")
 def snapshot_id(cloud) -> uuid.UUID:
     """A stored, published NIFTY snapshot: chain_poll fired by the scheduler on session time."""
-    jobs = [j for j in load_schedules(REPO_SCHEDULES) if j.name == "chain-poll-nifty"]
-    scheduler = LocalScheduler(jobs, cloud.urls, cloud.issuer,  # Friday 2026-11-20, 10:00 IST
-                               start=datetime(2026, 11, 20, 4, 29, 30, tzinfo=UTC))
-    try:
-        firings = scheduler.tick(datetime(2026, 11, 20, 4, 30, tzinfo=UTC))
-        assert [f.status for f in firings] == [200], [f.error for f in firings]
-    finally:
-        scheduler.close()
-    with cloud.app_db().system() as s:
-        snapshot_id = s.execute(
-            "SELECT snapshot_id FROM chain_polls WHERE run_id = :r AND status = 'published'",
-            r="chain-poll-nifty@2026-11-20T04:30:00+00:00").scalar()
-    assert snapshot_id is not None
-    return snapshot_id
+    return poll_chain_at(cloud, datetime(2026, 11, 20, 4, 30, tzinfo=UTC))  # Fri 10:00 IST
 
 
 def test_a_proposal_is_decided_audited_and_its_signal_reaches_notify(cloud, snapshot_id):

@@ -4,7 +4,6 @@ no-trade paths, the explanation and the bandit's choice. Seeded; no I/O but the 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
@@ -14,11 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.adapters.providers import parse_payload
 from shared.contracts import OptionType, Side, Structure
-from shared.domain.analytics import ChainAnalytics, analyse_chain
+from shared.domain.analytics import ChainAnalytics
 from shared.domain.black76 import black76_price
-from shared.domain.calendar import CalendarDataError
 from shared.domain.chain import ChainSnapshot
 from shared.domain.decide.bandit import ThompsonBandit
 from shared.domain.decide.combine import AxisConsensus, Consensus
@@ -43,7 +40,7 @@ from shared.domain.risk.inputs import MarketView, Portfolio, TenantPolicy
 from shared.domain.risk.position import PositionMath, position_math
 from shared.domain.risk.validation import validate_proposal
 from shared.domain.risk.walls import DEFAULT_REGIME_STRUCTURES
-from shared.rules import default_calendar
+from tests.builders import analysed_fixture
 
 RATE = 0.065
 SNAP = uuid.UUID("0b6a3a52-5c4e-4d1e-9a57-3f2f5e1c7a01")
@@ -69,17 +66,8 @@ SCENARIOS: dict[str, dict] = {
 }
 
 
-@functools.cache
 def _analysed(path: Path) -> tuple[ChainSnapshot, ChainAnalytics, dict]:
-    snap = parse_payload(path.read_bytes())
-    cal = default_calendar()
-    t, lots = {}, {}
-    for e in snap.expiries:
-        with contextlib.suppress(CalendarDataError):
-            t[e] = cal.year_fraction(snap.asof, e)
-        with contextlib.suppress(CalendarDataError):
-            lots[e] = cal.lot_size(snap.symbol, e).value
-    return snap, analyse_chain(snap, t_by_expiry=t, rate=RATE, lot_size_by_expiry=lots), lots
+    return analysed_fixture(path, RATE)
 
 
 def _load(path: Path) -> tuple[ChainSnapshot, ChainAnalytics, dict]:

@@ -4,7 +4,6 @@ and a real chain's density against its own smile prices (Breeden-Litzenberger)."
 
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
 
@@ -79,20 +78,9 @@ def test_a_condor_s_odds_match_the_lognormal_closed_form():
 def test_a_real_chain_density_prices_options_like_its_smile():
     """Breeden-Litzenberger: E[(S-K)+] under the chain's density is the undiscounted call
     price of the smoothed smile (truncation and discretisation error only)."""
-    from shared.adapters.providers import parse_payload
-    from shared.domain.analytics import analyse_chain
-    from shared.domain.calendar import CalendarDataError
-    from shared.rules import default_calendar
+    from tests.builders import analysed_fixture
 
-    snap = parse_payload(CHAIN.read_bytes())
-    cal = default_calendar()
-    t, lots = {}, {}
-    for e in snap.expiries:
-        with contextlib.suppress(CalendarDataError):
-            t[e] = cal.year_fraction(snap.asof, e)
-        with contextlib.suppress(CalendarDataError):
-            lots[e] = cal.lot_size(snap.symbol, e).value
-    a = analyse_chain(snap, t_by_expiry=t, rate=0.065, lot_size_by_expiry=lots)
+    _, a, _ = analysed_fixture(CHAIN, 0.065)
     # the expiry decide trades (2+ days out; a one-day density is truncated by its grid)
     ea = next(e for e in a.expiries
               if e.density is not None and e.smile is not None and e.t * 365 >= 2)

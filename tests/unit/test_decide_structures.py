@@ -4,8 +4,6 @@ proposals accepted by risk_check's validation."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 import uuid
 from pathlib import Path
@@ -13,10 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.adapters.providers import parse_payload
 from shared.contracts import OptionType, Side, Structure
-from shared.domain.analytics import ChainAnalytics, analyse_chain
-from shared.domain.calendar import CalendarDataError
+from shared.domain.analytics import ChainAnalytics
 from shared.domain.chain import ChainSnapshot
 from shared.domain.decide.structures import (
     ChosenStructure,
@@ -30,7 +26,7 @@ from shared.domain.decide.structures import (
 from shared.domain.risk.context import RiskContext
 from shared.domain.risk.inputs import LegQuote, MarketView, TenantPolicy
 from shared.domain.risk.validation import validate_proposal
-from shared.rules import default_calendar
+from tests.builders import analysed_fixture
 
 RATE = 0.065
 TENANT = uuid.UUID("22222222-2222-4222-8222-222222222222")
@@ -43,17 +39,8 @@ CASES = [pytest.param(TRIMMED / f"nse_oc_{n}_trim.json", id=f"trim-{n}") for n i
 BUILDABLE = [s for s in Structure if s != Structure.CUSTOM]
 
 
-@functools.cache
 def _analysed(path: Path) -> tuple[ChainSnapshot, ChainAnalytics, dict]:
-    snap = parse_payload(path.read_bytes())
-    cal = default_calendar()
-    t, lots = {}, {}
-    for e in snap.expiries:
-        with contextlib.suppress(CalendarDataError):
-            t[e] = cal.year_fraction(snap.asof, e)
-        with contextlib.suppress(CalendarDataError):
-            lots[e] = cal.lot_size(snap.symbol, e).value
-    return snap, analyse_chain(snap, t_by_expiry=t, rate=RATE, lot_size_by_expiry=lots), lots
+    return analysed_fixture(path, RATE)
 
 
 def _load(path: Path) -> tuple[ChainSnapshot, ChainAnalytics, dict]:
