@@ -66,14 +66,8 @@ SCENARIOS: dict[str, dict] = {
 }
 
 
-def _analysed(path: Path) -> tuple[ChainSnapshot, ChainAnalytics, dict]:
-    return analysed_fixture(path, RATE)
-
-
 def _load(path: Path) -> tuple[ChainSnapshot, ChainAnalytics, dict]:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (kit fixtures not mounted)")
-    return _analysed(path)
+    return analysed_fixture(path, RATE, skip_if_absent=True)
 
 
 def _engine(path: Path, **kw: float) -> DecisionEngine:

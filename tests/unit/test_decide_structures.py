@@ -39,14 +39,8 @@ CASES = [pytest.param(TRIMMED / f"nse_oc_{n}_trim.json", id=f"trim-{n}") for n i
 BUILDABLE = [s for s in Structure if s != Structure.CUSTOM]
 
 
-def _analysed(path: Path) -> tuple[ChainSnapshot, ChainAnalytics, dict]:
-    return analysed_fixture(path, RATE)
-
-
 def _load(path: Path) -> tuple[ChainSnapshot, ChainAnalytics, dict]:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (kit fixtures not mounted)")
-    return _analysed(path)
+    return analysed_fixture(path, RATE, skip_if_absent=True)
 
 
 def _market(snap: ChainSnapshot, a: ChainAnalytics, lots: dict) -> MarketView:
