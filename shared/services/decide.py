@@ -79,6 +79,7 @@ from shared.domain.decide.engine import (
 from shared.domain.decide.forecasts import Forecast, SpotBars
 from shared.domain.decide.learning import SignalState, score_runs
 from shared.domain.decide.sizing import RiskAppetite
+from shared.domain.decide.structures import NoUsableExpiry, choose_expiry
 from shared.domain.risk.inputs import MarketView
 from shared.errors import PermanentError, TransientError
 from shared.runtime import EventContext, HttpCall, Outcome, Runtime
@@ -288,8 +289,12 @@ class DecideService:
                 scored_ids = [sid for sid, _ in due]
             iv_history = load_iv_history(s, chain.symbol, chain.asof)
             bars, intraday = load_spot_history(s, chain.symbol, chain.asof)
-            near = min((e for e in done.analytics.expiries if e.t * 365 >= 2),
-                       key=lambda e: e.t, default=None)
+            # the expiry the engine will trade (the same choice): the models' horizon
+            try:
+                near = choose_expiry(done.analytics, min_days=self._engine.config.min_days,
+                                     chain=chain)
+            except NoUsableExpiry:
+                near = None
             fc = forecasts(self._models, bars, near.t if near is not None else None)
             wing, wing_model, wing_notes = self._wing(chain, done, bars)
             market = self._engine.market(
