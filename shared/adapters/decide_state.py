@@ -33,11 +33,13 @@ IST = ZoneInfo("Asia/Kolkata")
 
 __all__ = [
     "SnapshotUnusable",
+    "TenantView",
+    "bandit_of",
     "credit_settled",
     "decision_for",
     "insert_decision",
     "insert_market_run",
-    "load_bandit",
+    "jsonb_value",
     "load_chain",
     "load_iv_history",
     "load_signal_state",
@@ -60,7 +62,8 @@ class SnapshotUnusable(PermanentError):
     reason_code = "snapshot_unusable"
 
 
-def _json(value: Any) -> Any:
+def jsonb_value(value: Any) -> Any:
+    """A jsonb column's value as Python (text is parsed; the driver may return either)."""
     return json.loads(value) if isinstance(value, str) else value
 
 
@@ -199,7 +202,7 @@ def load_signal_state(s: Session, symbol: str) -> SignalState:
     """The symbol's learning state, row-locked for this transaction (initial when none)."""
     rows = s.execute("SELECT state FROM decide_signal_state WHERE symbol = :s FOR UPDATE",
                      s=symbol).rows
-    return SignalState.from_json(_json(rows[0][0]) if rows else None)
+    return SignalState.from_json(jsonb_value(rows[0][0]) if rows else None)
 
 
 def save_signal_state(s: Session, symbol: str, state: SignalState, now: datetime) -> None:
@@ -219,7 +222,7 @@ def unscored_runs(s: Session, symbol: str, *, before: datetime, limit: int = 500
     out = []
     for sid, asof, spot, iv, regime, readings in rows:
         rd = tuple((str(r["name"]), str(r["axis"]), float(r["score"]), bool(r["available"]))
-                   for r in _json(readings))
+                   for r in jsonb_value(readings))
         out.append((sid, PastRun(asof=asof, spot=float(spot),
                                  atm_iv=None if iv is None else float(iv), regime=regime,
                                  readings=rd)))
@@ -247,12 +250,10 @@ def settlement_spot(s: Session, symbol: str, day: date) -> float | None:
 # --------------------------------------------------------------------------- tenant
 
 
-def load_bandit(s: Session) -> ThompsonBandit:
-    rows = s.execute("SELECT bandit FROM decide_tenant_state WHERE tenant_id = :t",
-                     t=s.tenant_id).rows
-    if not rows:
+def bandit_of(doc: Any) -> ThompsonBandit:
+    """The stored bandit (a fresh one when the tenant has none yet)."""
+    if doc is None:
         return ThompsonBandit()
-    doc = rows[0][0]
     return ThompsonBandit.from_json(doc if isinstance(doc, str) else json.dumps(doc))
 
 
@@ -282,7 +283,7 @@ def settle_expired(s: Session, now: datetime,
         "WHERE status = 'open' AND nearest_expiry < :d FOR UPDATE", d=today).rows
     done = []
     for pid, symbol, legs, lot_size, premium in rows:
-        held = [Leg.model_validate(leg) for leg in _json(legs)]
+        held = [Leg.model_validate(leg) for leg in jsonb_value(legs)]
         last = max(leg.expiry for leg in held)
         if last >= today:
             continue
@@ -347,7 +348,7 @@ class TenantView:
         The tenant's decision on this snapshot, if any (``decision_id``, ``outcome``,
         ``published_at``, ``proposal``, ``explanation``).
     bandit
-        The stored bandit JSON, or None.
+        The tenant's bandit (a fresh one when none is stored).
     expired
         An open paper position has expired (settlement is due).
     uncredited
@@ -356,7 +357,7 @@ class TenantView:
 
     tenant: dict[str, Any] | None
     existing: dict[str, Any] | None
-    bandit: Any
+    bandit: ThompsonBandit
     expired: bool
     uncredited: bool
 
@@ -377,10 +378,10 @@ def tenant_view(s: Session, snapshot_id: uuid.UUID, today: date) -> TenantView:
         " AND d.bandit_credited_at IS NULL AND p.status = 'closed') AS uncredited "
         "FROM tenants t WHERE t.tenant_id = :t", i=snapshot_id, d=today, t=s.tenant_id).dicts()
     if not rows:
-        return TenantView(None, None, None, False, False)
+        return TenantView(None, None, ThompsonBandit(), False, False)
     row = rows[0]
-    existing = _json(row.pop("existing"))
-    return TenantView(tenant=row, existing=existing, bandit=_json(row.pop("bandit")),
+    existing = jsonb_value(row.pop("existing"))
+    return TenantView(tenant=row, existing=existing, bandit=bandit_of(jsonb_value(row.pop("bandit"))),
                       expired=bool(row.pop("expired")), uncredited=bool(row.pop("uncredited")))
 
 
@@ -388,7 +389,7 @@ def proposal_of(row: dict[str, Any]) -> DecisionProposedV1:
     """The ``decision.proposed`` message of a stored decision: the proposal as stored (its
     explanation is not stored twice) with the decision's explanation."""
     return DecisionProposedV1.model_validate(
-        {**_json(row["proposal"]), "explanation": _json(row["explanation"])})
+        {**jsonb_value(row["proposal"]), "explanation": jsonb_value(row["explanation"])})
 
 
 def insert_decision(s: Session, decision: TenantDecision, *, snapshot_id: uuid.UUID,

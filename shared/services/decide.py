@@ -49,6 +49,7 @@ from shared.adapters.decide_state import (
     decision_for,
     insert_decision,
     insert_market_run,
+    jsonb_value,
     load_chain,
     load_iv_history,
     load_signal_state,
@@ -67,7 +68,6 @@ from shared.adapters.decide_state import (
 from shared.adapters.risk_state import TenantSettingsInvalid, load_portfolio, tenant_from_row
 from shared.contracts import ChainSnapshotV1, DecisionProposedV1, Structure
 from shared.domain.calendar import MarketCalendar, ist_day_start
-from shared.domain.decide.bandit import ThompsonBandit
 from shared.domain.decide.engine import (
     DecisionEngine,
     MarketDecision,
@@ -429,9 +429,7 @@ class DecideService:
         appetite = appetite_from_settings(tenant.settings)
         if view.expired:
             settle_expired(s, now, lambda sym, day: settlement_spot(s, sym, day))
-        bandit = (ThompsonBandit.from_json(view.bandit if isinstance(view.bandit, str)
-                                           else _dumps(view.bandit))
-                  if view.bandit is not None else ThompsonBandit())
+        bandit = view.bandit
         if view.uncredited or view.expired:
             bandit, credited = credit_settled(s, bandit, now)
             if credited:
@@ -467,12 +465,6 @@ class DecideService:
                                             decision_id=row["decision_id"],
                                             proposal=proposal_of(row)))
         return self.publish(results)
-
-
-def _dumps(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 # --------------------------------------------------------------------------- API
@@ -550,17 +542,12 @@ class CurrentDecisionService:
             "decision_id": str(row["decision_id"]), "outcome": row["outcome"],
             "structure": row["structure"], "lots": row["lots"],
             "reason_code": row["reason_code"], "reason": row["reason"],
-            "proposal": _loads(row["proposal"]), "explanation": _loads(row["explanation"]),
+            "proposal": jsonb_value(row["proposal"]),
+            "explanation": jsonb_value(row["explanation"]),
             "decided_at": row["decided_at"].isoformat(),
             "published": row["published_at"] is not None,
             "verdict": _jsonable(verdict[0]) if verdict else None,
         }
-
-
-def _loads(value: Any) -> Any:
-    import json
-
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
