@@ -13,6 +13,8 @@ Benchmarks:
   tenants), one snapshot for 1,000 tenants end to end (Postgres and the Pub/Sub emulator)
   with its market / tenant / publish split, and the cold import of its entry point
   (``bench/decide.py``);
+* news: parse (feedparser), dedup and classify 1,000 items of the kit's real feed
+  (``bench/news.py``);
 * cold import time of each function's entry module (fresh interpreter, median of N), the
   number that dominates a Cloud Function's cold start;
 * local cloud start time (Postgres, emulators, seven functions, topology), median of N.
@@ -106,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench import decide
 
     results.update(decide.run(min(args.runs, 3)))
+    print("news: parse + dedup + classify 1,000 items ...", file=sys.stderr, flush=True)
+    from bench import news
+
+    results.update(news.run(args.runs))
     if not args.skip_cloud:
         print("local cloud start ...", file=sys.stderr, flush=True)
         s = cloud_start(args.runs)

@@ -238,6 +238,37 @@ def _calendar_lot_size(args: argparse.Namespace) -> int:
     return 0
 
 
+def _news_parse(args: argparse.Namespace) -> int:
+    """Parse, dedup and classify a feed file; print the items as JSON."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from shared.domain.news.classify import classify
+    from shared.domain.news.dedup import StoryIndex
+    from shared.domain.news.feeds import parse_feed
+
+    path = Path(args.file)
+    now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("--now needs a time zone, e.g. 2025-04-03T23:00+05:30")
+    parsed = parse_feed(path.read_bytes(), source=args.source or path.stem, now=now)
+    index = StoryIndex()
+    out = []
+    for item in parsed.items:
+        story, _ = index.assign(item)
+        c = classify(item.title, item.summary)
+        out.append({"title": item.title,
+                    "published": item.published.isoformat() if item.published else None,
+                    "link": item.link, "story": story, "event_type": c.event_type,
+                    "symbols": list(c.symbols), "sectors": list(c.sectors),
+                    "sentiment": round(c.sentiment, 4), "impact": round(c.impact, 4),
+                    "why": list(c.why), "ruleset": c.ruleset})
+    print(json.dumps({"items": out, "rejected": [
+        {"guid": r.guid, "title": r.title, "reason_code": r.reason_code, "reason": r.reason}
+        for r in parsed.rejected]}, indent=2, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qs", description="Quantsentinel command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -329,6 +360,18 @@ def build_parser() -> argparse.ArgumentParser:
     lot.add_argument("symbol")
     lot.add_argument("--expiry", type=_iso_date, required=True, help="the contract's expiry (ISO)")
     lot.set_defaults(func=_calendar_lot_size)
+
+    news = sub.add_parser("news", help="news feeds: parse and classify offline").add_subparsers(
+        dest="action", required=True)
+    nparse = news.add_parser(
+        "parse", help="parse, dedup and classify an RSS/Atom file; print JSON items (title, "
+                      "published with its time zone, link, story, event_type, symbols, "
+                      "sentiment, impact, why) and the entries left out with the reason")
+    nparse.add_argument("file", help="an RSS or Atom file")
+    nparse.add_argument("--source", help="the feed's name (default: the file's name)")
+    nparse.add_argument("--now", help="the clock for future-date checks (ISO with zone; "
+                                      "default: now)")
+    nparse.set_defaults(func=_news_parse)
 
     contracts = sub.add_parser("contracts", help="message contracts per topic")
     contracts.add_argument("topic", nargs="?", help="print this topic's newest JSON schema")

@@ -76,7 +76,25 @@ class Settings(BaseSettings):
     simulator_seed: int = Field(1234, description="seed of the market simulator")
     upstox_access_token: SecretStr | None = Field(None, description="Upstox API v2 token (daily)")
     nse_base_url: str = "https://www.nseindia.com"
+
+    # --- news -----------------------------------------------------------------------------
+    news_feeds: tuple[dict[str, str], ...] | None = Field(
+        None, description='JSON list of {"name", "url"} feeds (default: the packaged '
+                          "shared/data/news_feeds.yaml)")
+    news_allowed_hosts: tuple[str, ...] = Field(
+        (), description="feed hosts allowed besides the packaged allowlist (e.g. a local "
+                        "test server); any other host is refused before a request is made")
+    news_impact_threshold: float = Field(
+        0.6, ge=0, le=1, description="news stories at or above this impact become news.event")
+    event_calendar: str | None = Field(
+        None, description="an extra scheduled-event calendar CSV (file path), read with the "
+                          "packaged one (occurs_at,event_type,title,source)")
     upstox_base_url: str = "https://api.upstox.com"
+
+    # --- replays (local and test only) ---------------------------------------------------
+    clock_offset_s: float = Field(
+        0.0, description="shift the functions' clock by this many seconds (a replayed "
+                         "session runs on its own market time); refused when deployed")
 
     # --- request authentication ---------------------------------------------------------
     auth_mode: AuthMode = Field(
@@ -106,6 +124,9 @@ class Settings(BaseSettings):
                 raise ValueError("a deployed function requires QS_ALLOWED_INVOKERS (service-account emails)")
             if not self.auth_audience:
                 raise ValueError("a deployed function requires QS_AUTH_AUDIENCE (its own URL)")
+            if self.clock_offset_s != 0.0:
+                raise ValueError("QS_CLOCK_OFFSET_S is for local replays: a deployed function "
+                                 "runs on the real clock")
             if self.database_url is None and self.cloudsql_instance is None:
                 raise ValueError("a deployed function requires QS_CLOUDSQL_INSTANCE or DATABASE_URL")
         if self.auth_mode == "local" and (

@@ -232,7 +232,9 @@ class Runtime:
         return PubSubBus(self.settings.project_id)
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        """The functions' clock: UTC now, shifted by ``QS_CLOCK_OFFSET_S`` in a local replay."""
+        offset = self.settings.clock_offset_s
+        return datetime.now(UTC) + timedelta(seconds=offset) if offset else datetime.now(UTC)
 
 
 _MAX_ATTRIBUTES = 100  # Pub/Sub limits

@@ -3,17 +3,16 @@
 The entry points, subscriptions and schedules exist from the foundation on, so the local
 cloud and terraform have their final shape; until a function's own issue lands, its events
 are rejected (acked, recorded, dead-lettered) with a clear reason instead of being silently
-accepted or retried forever.
+accepted or retried forever. (Only notify, issue #8, is still pending.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 from shared.contracts import Message
 from shared.errors import NotBuiltYet
-from shared.runtime import EventContext, Outcome, Runtime, ScheduledRun, ScheduleHandler
+from shared.runtime import EventContext, Outcome, Runtime
 
 
 def pending_event_service(function: str, issue: int) -> Callable[[Runtime], Callable[[Message, EventContext], Outcome]]:
@@ -22,15 +21,5 @@ def pending_event_service(function: str, issue: int) -> Callable[[Runtime], Call
             raise NotBuiltYet(f"{function} does not process {ctx.topic} yet (issue #{issue})")
 
         return handle
-
-    return build
-
-
-def pending_schedule_service(function: str, issue: int) -> Callable[[Runtime], ScheduleHandler]:
-    def build(_: Runtime) -> ScheduleHandler:
-        def run(scheduled: ScheduledRun, now: datetime) -> Outcome:
-            raise NotBuiltYet(f"{function} has no scheduled job yet (issue #{issue})")
-
-        return run
 
     return build

@@ -35,6 +35,7 @@ from typing import Any
 
 from shared.adapters.bus import Bus
 from shared.adapters.db import Database, Session
+from shared.adapters.news_store import active_news
 from shared.adapters.risk_state import (
     NoMarketData,
     TenantState,
@@ -54,7 +55,7 @@ from shared.contracts import (
     SignalBlockedV1,
 )
 from shared.domain.calendar import MarketCalendar, ist_day_start
-from shared.domain.risk import CastleVerdict, MarketView, NewsState, RiskCastle, RiskContext
+from shared.domain.risk import CastleVerdict, MarketView, RiskCastle, RiskContext
 from shared.domain.risk.castle import sized_lots
 from shared.domain.risk.ports import CostModel
 from shared.errors import PermanentError
@@ -135,9 +136,9 @@ class RiskDesk:
             # The regime the proposal was made for: the regime model (issue #5) is not
             # registered yet, so decide's label is the only one there is.
             regime=message.regime,
-            # News reaches risk_check with news_ingest (issue #7); until then no event is
-            # known, and the news gate proceeds.
-            news=NewsState(),
+            # What news_ingest stored: classified news above its impact threshold and the
+            # scheduled calendar (RBI policy, budgets, FOMC, US CPI, expiry days)
+            news=active_news(s, now),
             portfolio=load_portfolio(s, tenant.policy, now, self._markets(s, market),
                                      self._markets(s, None, before=ist_day_start(now))),
             switches=load_switches(s),

@@ -147,13 +147,6 @@ def test_decide_acks_a_snapshot_it_cannot_find_with_a_reason(client_for, auth, a
     assert str(message.snapshot_id) in response.json["reason"]
 
 
-def test_scheduled_functions_not_built_yet_say_so(client_for, auth):
-    for source in ("functions/news_ingest",):
-        response = client_for(source).post("/run", headers=auth, json={"symbol": "NIFTY"})
-        assert response.status_code == 501
-        assert "issue #" in response.json["reason"]
-
-
 def test_query_tokens_are_accepted_in_local_mode_only(client_for, app_db, monkeypatch):
     from shared.auth import LocalTokenIssuer
     from tests.functions.conftest import SECRET

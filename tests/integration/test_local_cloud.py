@@ -139,8 +139,8 @@ def test_a_schedule_fires_on_its_cron_in_ist(cloud, tmp_path):
 
 def test_the_repository_schedules_reach_their_functions(cloud):
     firing = cloud.scheduler.fire("news-ingest")
-    assert firing.status == 501  # authenticated and routed; news_ingest lands with issue 7
-    assert "issue #7" in firing.error
+    # authenticated, routed and run (offline, the packaged feed's fetch is a recorded error)
+    assert firing.status == 200, firing.error
 
 
 def test_stop_leaves_no_process_or_port_behind(tmp_path):

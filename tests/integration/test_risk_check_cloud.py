@@ -5,47 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 
-from shared.contracts import DecisionProposedV1, Leg, OptionType, Side, Structure
-from tests.integration.cloud_support import poll_chain_at
+from tests.integration.cloud_support import condor_on, poll_chain_at
 from tests.integration.test_local_cloud import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def _tick(price: float) -> Decimal:
-    return (Decimal(str(round(price / 0.05))) * Decimal("0.05")).quantize(Decimal("0.05"))
-
-
-def _condor(cloud, tenant_id: uuid.UUID, snapshot_id: uuid.UUID) -> DecisionProposedV1:
-    """An iron condor around the money on the snapshot's nearest analysed expiry, at mids."""
-    from shared.rules import default_calendar
-
-    with cloud.app_db().system() as s:
-        spot = s.execute("SELECT spot FROM chain_snapshots WHERE snapshot_id = :i",
-                         i=snapshot_id).scalar()
-        expiry = s.execute("SELECT min(expiry) FROM chain_expiry_analytics WHERE snapshot_id = :i "
-                           "AND t > 0.004", i=snapshot_id).scalar()
-        quotes = {(float(k), t.strip()): (b + a) / 2 for k, t, b, a in s.execute(
-            "SELECT strike, option_type, bid, ask FROM chain_legs WHERE snapshot_id = :i AND "
-            "expiry = :e AND bid > 0 AND ask > 0", i=snapshot_id, e=expiry).rows}
-    strikes = sorted({k for k, _ in quotes})
-    atm = min(strikes, key=lambda k: abs(k - spot))
-    step = strikes[1] - strikes[0]
-    spec = ((atm + 2 * step, "CE", Side.SELL), (atm + 4 * step, "CE", Side.BUY),
-            (atm - 2 * step, "PE", Side.SELL), (atm - 4 * step, "PE", Side.BUY))
-    lot = default_calendar().lot_size("NIFTY", expiry).value
-    legs = tuple(Leg(expiry=expiry, strike=Decimal(str(k)), option_type=OptionType(t), side=side,
-                     lots=1, price=_tick(quotes[(k, t)])) for k, t, side in spec)
-    credit = float(sum(g.price if g.side is Side.SELL else -g.price for g in legs)) * lot
-    return DecisionProposedV1(
-        proposal_id=uuid.uuid4(), tenant_id=tenant_id, snapshot_id=snapshot_id, symbol="NIFTY",
-        structure=Structure.IRON_CONDOR, legs=legs, lot_size=lot, max_profit=max(credit, 0.0),
-        max_loss=2 * step * lot - credit, expected_gross_edge=0.3 * abs(credit),
-        win_probability=0.6, regime="range", proposed_at=datetime.now(UTC))
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +25,7 @@ def test_a_proposal_is_decided_audited_and_its_signal_reaches_notify(cloud, snap
     tenant = uuid.uuid4()
     with owner.system() as s:
         s.execute("SELECT provision_tenant(:t, 'cloud-risk')", t=tenant)
-    proposal = _condor(cloud, tenant, snapshot_id)
+    proposal = condor_on(cloud, tenant, snapshot_id)
     event_id = cloud.publish(proposal)
 
     def verdict():
@@ -111,7 +77,7 @@ def test_a_tenant_checks_its_own_trade_over_https_and_an_operator_stops_it(cloud
         grant(s, "trader@cloud.example", tenant, "trader")
         grant(s, "ops@cloud.example", tenant, "operator")
     owner.close()
-    idea = _condor(cloud, tenant, snapshot_id)
+    idea = condor_on(cloud, tenant, snapshot_id)
     body = {"tenant_id": str(tenant), "symbol": "NIFTY", "structure": "iron_condor",
             "regime": "range", "expected_gross_edge": idea.expected_gross_edge,
             "win_probability": 0.6,
