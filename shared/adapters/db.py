@@ -310,7 +310,10 @@ class Session:
                                       input_funcs, statement)
         except DatabaseError as exc:
             if sqlstate(exc) in _STALE_PLAN_SQLSTATES:
+                # the table changed under the plan (a migration): prepare afresh next time,
+                # and let the caller retry (transient) rather than fail for good
                 cache.pop(statement, None)
+                raise DatabaseUnavailable(f"prepared plan went stale: {exc}") from exc
             raise
 
     def copy_rows(self, table: str, columns: tuple[str, ...], text: str) -> None:

@@ -186,11 +186,13 @@ def insert_market_run(s: Session, *, snapshot_id: uuid.UUID, event_id: str, symb
                       asof: datetime, spot: float, atm_iv: float | None, regime: str | None,
                       readings: list[dict[str, Any]], summary: dict[str, Any],
                       state_used: str) -> bool:
-    """Insert the run; False if the snapshot already has one (a concurrent delivery)."""
+    """Insert the run; False if the snapshot already has one (a concurrent delivery). A
+    run without a regime has nothing to score: it is stored as scored."""
     return bool(s.execute(
         "INSERT INTO decide_market_runs (snapshot_id, event_id, symbol, asof, spot, atm_iv, "
-        "regime, readings, summary, state_used) VALUES (:i, :e, :s, :a, :spot, :iv, :r, "
-        "CAST(:rd AS jsonb), CAST(:sm AS jsonb), CAST(:st AS jsonb)) "
+        "regime, readings, summary, state_used, scored_at) VALUES (:i, :e, :s, :a, :spot, "
+        ":iv, :r, CAST(:rd AS jsonb), CAST(:sm AS jsonb), CAST(:st AS jsonb), "
+        "CASE WHEN CAST(:r AS text) IS NULL THEN CAST(:a AS timestamptz) END) "
         "ON CONFLICT (snapshot_id) DO NOTHING RETURNING 1",
         i=snapshot_id, e=event_id, s=symbol, a=asof, spot=spot,
         iv=atm_iv if atm_iv is not None and math.isfinite(atm_iv) else None, r=regime,

@@ -6,8 +6,10 @@ Safety: a feed URL must be ``http(s)`` on a host of the allowlist (the packaged
 request and again on every redirect hop (redirects are followed by hand, at most 3). A
 host that resolves to a private, loopback or link-local address is refused unless that
 address itself is allowlisted (a local test server), so a configured or redirected URL
-cannot make the function fetch internal addresses. Bodies are streamed and cut at
-``max_bytes``.
+is refused. The check resolves the name itself and the connection resolves it again: a
+name whose record changes in between (DNS rebinding) is not covered here; egress rules
+(no route from the functions to internal ranges) are the backstop. Bodies are streamed and
+cut at ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -53,10 +55,13 @@ class FetchResult:
     error: str | None = None
 
 
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: internal too
+
+
 def _private(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved \
-        or ip.is_multicast or ip.is_unspecified
+        or ip.is_multicast or ip.is_unspecified or (ip.version == 4 and ip in _SHARED)
 
 
 class FeedFetcher:
@@ -94,9 +99,14 @@ class FeedFetcher:
             return self._fetch(feed, etag, last_modified)
         except (PermanentError, TransientError) as exc:
             return FetchResult(feed, "error", error_code=exc.reason_code, error=exc.reason)
+        except Exception as exc:  # noqa: BLE001 - one feed's failure never ends the run
+            return FetchResult(feed, "error", error_code="fetch_failed",
+                               error=f"{type(exc).__name__}: {exc}")
 
     def _fetch(self, feed: FeedConfig, etag: str | None,
                last_modified: str | None) -> FetchResult:
+        import requests
+
         http = HttpFetcher(f"feed {feed.name}", policy=self._policy,
                            headers={"User-Agent": "quantsentinel-news/1.0",
                                     "Accept": "application/rss+xml, application/atom+xml, "
@@ -123,7 +133,11 @@ class FeedFetcher:
                     if resp.status_code != 200:
                         return FetchResult(feed, "error", error_code="http_error",
                                            error=f"HTTP {resp.status_code} from {url}")
-                    body = self._read_capped(resp)
+                    try:
+                        body = self._read_capped(resp)
+                    except (requests.RequestException, OSError) as exc:  # mid-body failure
+                        raise RetryableFetch(f"{feed.name}: reading the body failed: "
+                                             f"{type(exc).__name__}", kind="connection") from exc
                     if body is None:
                         return FetchResult(feed, "error", error_code="too_large",
                                            error=f"body larger than {self._max_bytes} bytes")

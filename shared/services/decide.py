@@ -295,7 +295,10 @@ class DecideService:
                                      chain=chain)
             except NoUsableExpiry:
                 near = None
-            fc = forecasts(self._models, bars, near.t if near is not None else None)
+            # the models see completed sessions only; today's spots feed the intraday signals
+            today = np.datetime64(chain.asof.astimezone(IST).date(), "D")
+            fc = forecasts(self._models, bars.before(today),
+                           near.t if near is not None else None)
             wing, wing_model, wing_notes = self._wing(chain, done, bars)
             market = self._engine.market(
                 chain, done.analytics, snapshot_id=message.snapshot_id, rate=done.rate,
@@ -364,7 +367,8 @@ class DecideService:
                        tenants: list[uuid.UUID]) -> list[TenantResult]:
         """Every tenant's decision, ``workers`` tenants at a time (each in its own
         transaction on its own pooled connection: while one waits on Postgres another
-        computes). A transient failure of one tenant is recorded, not raised."""
+        computes). A tenant that fails, for any reason, is recorded as ``error`` and the
+        others go on; the caller publishes theirs and then asks for a retry."""
 
         def one(tenant_id: uuid.UUID) -> TenantResult:
             try:
@@ -373,6 +377,9 @@ class DecideService:
                 logger.warning("tenant %s: transient failure, will retry: %s", tenant_id,
                                exc.reason)
                 return TenantResult(tenant_id, "error", exc.reason)
+            except Exception as exc:  # noqa: BLE001 - one tenant never stops the others
+                logger.exception("tenant %s: decision failed", tenant_id)
+                return TenantResult(tenant_id, "error", f"{type(exc).__name__}: {exc}")
 
         if self._workers <= 1 or len(tenants) <= 1:
             return [one(t) for t in tenants]
@@ -484,6 +491,11 @@ class NoSnapshot(PermanentError):
     http_status = 404
 
 
+class TenantNotDecided(PermanentError):
+    reason_code = "tenant_not_decided"
+    http_status = 409
+
+
 class CurrentDecisionService:
     """The tenant's current decision: its decision on the newest published snapshot of the
     symbol, with risk_check's verdict when there is one. A tenant that has none for that
@@ -524,10 +536,13 @@ class CurrentDecisionService:
                 raise PermanentError(f"stored snapshot unreadable: {exc}") from None
             event_id = f"api:decision:{snap['snapshot_id']}"
             stage = self._decide.market(message, event_id)
-            self._decide.publish([self._decide.decide_tenant(stage, event_id, cmd.tenant_id)])
+            result = self._decide.decide_tenant(stage, event_id, cmd.tenant_id)
+            self._decide.publish([result])
             with self._db.tenant(cmd.tenant_id) as s:
                 row = decision_for(s, snap["snapshot_id"])
-        assert row is not None
+            if row is None:  # an inactive or unprovisioned tenant: nothing was decided
+                raise TenantNotDecided(f"tenant {cmd.tenant_id} was not decided: "
+                                       f"{result.detail or result.status}")
         with self._db.tenant(cmd.tenant_id) as s:
             verdict = s.execute(
                 "SELECT verdict_id, approved, blocked_by, reason_code, reason, size_multiplier, "

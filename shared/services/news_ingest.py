@@ -186,7 +186,12 @@ class NewsIngestService:
         clock = run.scheduled_for  # the market clock: a replay polls its own time
         totals = RunTotals()
         for result in self._fetch_all():
-            totals.feeds.append(self.ingest(result, clock))
+            try:
+                totals.feeds.append(self.ingest(result, clock))
+            except Exception as exc:  # noqa: BLE001 - one feed never stops the run
+                logger.exception("feed %s: ingest failed", result.feed.name)
+                self._error(result.feed, "ingest_failed", f"{type(exc).__name__}: {exc}", clock)
+                totals.feeds.append(FeedOutcome(result.feed.name, "error", error=str(exc)))
         totals.scheduled_events = self.refresh_calendar(clock)
         totals.published = self.publish_pending()
         errors = [f for f in totals.feeds if f.status == "error"]
@@ -217,9 +222,15 @@ class NewsIngestService:
             out = []
             for f in self._feeds:
                 fut = futures[f.name]
-                out.append(fut.result() if fut.done() else FetchResult(
-                    f, "error", error_code="budget_exceeded",
-                    error=f"not fetched within the {self._budget:g} s budget"))
+                if not fut.done():
+                    out.append(FetchResult(f, "error", error_code="budget_exceeded",
+                                           error=f"not fetched within the {self._budget:g} s "
+                                                 "budget"))
+                elif fut.exception() is not None:
+                    out.append(FetchResult(f, "error", error_code="fetch_failed",
+                                           error=repr(fut.exception())))
+                else:
+                    out.append(fut.result())
             return out
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

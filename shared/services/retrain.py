@@ -303,7 +303,10 @@ class RetrainService:
                     rows = matrix.values[matrix.complete_rows]
                     self._drift_cache[key] = calibrated_drift(rows, matrix.names)
                 drift = self._drift_cache[key]
-            ic, ic_record = live_ic_of(self._db, model_type, production.version, now)
+            if tenant_id is None:
+                ic, ic_record = live_ic_of(self._db, model_type, production.version, now)
+            else:  # decide serves global models only: no served forecast of this one
+                ic, ic_record = None, {"note": "decide serves global models only"}
             health = model_health(now=now, last_trained_at=production.promoted_at,
                                   cadence=NIGHTLY_CADENCE, drift=drift, ic=ic)
             record = {"stale": health.stale, "drifted": health.drifted,
@@ -318,7 +321,7 @@ class RetrainService:
                 logger.warning("%s v%d flagged: %s", model_type, production.version,
                                "; ".join(health.reasons))
             return record
-        except (ValueError, ArithmeticError) as exc:  # a health check never fails a retrain
+        except (ValueError, ArithmeticError, TransientError) as exc:  # never fails a retrain
             logger.warning("health of %s not checked: %s", model_type, exc)
             return None
 

@@ -174,3 +174,23 @@ def test_a_failed_publish_is_retried_from_the_stored_decisions(
     assert len(mine) == 1  # published once, with its explanation
     assert '"explanation"' in mine[0].message.data.decode()
     subscriber.delete_subscription(subscription=sub)
+
+
+def test_one_broken_tenant_never_holds_back_the_others(client_for, auth, app_db, owner_db,
+                                                        pubsub, snapshot):
+    """A tenant whose stored bandit is unreadable fails alone: the others' proposals are
+    published, and the event asks for a retry (which decides only the broken tenant)."""
+    broken, fine = provision(owner_db, GENEROUS), provision(owner_db, GENEROUS)
+    with app_db.tenant(broken) as s:
+        s.execute("INSERT INTO decide_tenant_state (tenant_id, bandit, updated_at) VALUES "
+                  "(:t, '{\"format\": \"something else\"}'::jsonb, now())", t=broken)
+    client = client_for("functions/decide")
+    headers, body = cloudevent(snapshot)
+    with topic_listener(pubsub, ("decision.proposed",), "decide-broken") as pull:
+        response = client.post("/", headers={**headers, **auth}, data=body)
+        published = [m for _ in range(3) for m in pull("decision.proposed")]
+    assert response.status_code == 503 and "1 tenant(s)" in response.json["reason"]
+    assert decisions(app_db, broken) == []
+    (row,) = decisions(app_db, fine)
+    assert row["outcome"] == "proposed" and row["published_at"] is not None
+    assert [m.tenant_id for m in published if m.tenant_id in (broken, fine)] == [fine]

@@ -52,7 +52,20 @@ def feeds(tmp_path):
     (root / "other.rss").write_text(_second_outlet(text), encoding="utf-8")
     (root / "page.rss").write_text("<!doctype html><html><body>Access denied</body></html>")
     (root / "huge.rss").write_bytes(b"<rss>" + b" " * 6_000_000 + b"</rss>")
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            if self.path == "/broken.rss":  # promises 100 kB, sends 20 bytes, hangs up
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"<rss><channel><item>")
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            super().do_GET()
+
+    handler = partial(Handler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -81,6 +94,7 @@ def news_ingest(client_for, monkeypatch, feeds, pubsub, tmp_path):
         {"name": "html-page", "url": f"{feeds}/page.rss"},
         {"name": "oversize", "url": f"{feeds}/huge.rss"},
         {"name": "not-allowed", "url": "http://169.254.169.254/latest/meta-data"},
+        {"name": "cut-short", "url": f"{feeds}/broken.rss"},
     ]))
     return client_for("functions/news_ingest")
 
@@ -103,12 +117,14 @@ def test_feeds_are_stored_deduplicated_classified_and_published(news_ingest, aut
         out = first.json
         published = [m for _ in range(3) for m in pull("news.event")]
     assert out["by_feed"] == {"hindu": "ok", "other": "ok", "html-page": "error",
-                              "oversize": "error", "not-allowed": "error"}
+                              "oversize": "error", "not-allowed": "error",
+                              "cut-short": "error"}
     errors = {r["feed"]: r["reason_code"] for r in rows(
         app_db, "SELECT feed, reason_code FROM news_feed_errors WHERE feed IN "
-                "('html-page', 'oversize', 'not-allowed')")}
+                "('html-page', 'oversize', 'not-allowed', 'cut-short')")}
     assert errors == {"html-page": "not_a_feed", "oversize": "too_large",
-                      "not-allowed": "feed_refused"}
+                      "not-allowed": "feed_refused",
+                      "cut-short": "provider_unavailable"}  # a body cut short, retried
     # the same three stories from the second outlet joined the first outlet's stories
     shared = rows(app_db, "SELECT s.story_id, s.sources, array_agg(i.feed ORDER BY i.feed) AS f "
                           "FROM news_stories s JOIN news_items i USING (story_id) "

@@ -345,3 +345,12 @@ def test_p_up_is_none_when_the_last_bar_is_broken(bars, predictor) -> None:
     close[-40] = math.nan
     assert direction_probability(predictor, edited(bars, close=close)) == \
         direction_probability(predictor, bars)
+
+
+def test_the_models_see_completed_sessions_only(bars) -> None:
+    """decide hands the models the bars before today: today's partial bar is left out."""
+    last = bars.dates[-1]
+    before = bars.before(last)
+    assert len(before) == len(bars) - 1 and before.dates[-1] < last
+    assert np.array_equal(before.close, bars.close[:-1])
+    assert len(bars.before(bars.dates[0])) == 0

@@ -2,7 +2,9 @@
 
 The bars are the underlying's own sessions as chain_poll recorded them (one bar per IST
 session from the spots of its published snapshots: open = first, high = max, low = min,
-close = last; today's bar runs to the snapshot), oldest first. Snapshot spots sample the
+close = last), oldest first, and **completed sessions only** (:meth:`SpotBars.before`
+today): the models are trained on whole days, and today's partial bar (flat at the first
+snapshot) would bias the vol forecast low. Snapshot spots sample the
 session every few minutes, so the high-low range, and with it the Garman-Klass variance,
 is a slight under-estimate of the true one; the models see the same construction at every
 snapshot.
@@ -62,6 +64,12 @@ class SpotBars:
 
     def __len__(self) -> int:
         return len(self.dates)
+
+    def before(self, day: np.datetime64) -> SpotBars:
+        """The completed sessions before ``day`` (the models are trained on whole days)."""
+        keep = self.dates < np.datetime64(day, "D")
+        return SpotBars(self.dates[keep], self.open[keep], self.high[keep], self.low[keep],
+                        self.close[keep])
 
     def panel(self) -> Panel:
         return Panel(self.dates, {"open": self.open, "high": self.high, "low": self.low,
