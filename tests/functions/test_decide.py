@@ -186,9 +186,13 @@ def test_one_broken_tenant_never_holds_back_the_others(client_for, auth, app_db,
                   "(:t, '{\"format\": \"something else\"}'::jsonb, now())", t=broken)
     client = client_for("functions/decide")
     headers, body = cloudevent(snapshot)
-    with topic_listener(pubsub, ("decision.proposed",), "decide-broken") as pull:
-        response = client.post("/", headers={**headers, **auth}, data=body)
-        published = [m for _ in range(3) for m in pull("decision.proposed")]
+    try:
+        with topic_listener(pubsub, ("decision.proposed",), "decide-broken") as pull:
+            response = client.post("/", headers={**headers, **auth}, data=body)
+            published = [m for _ in range(3) for m in pull("decision.proposed")]
+    finally:  # later tests in this database decide every active tenant: retire this one
+        with owner_db.system() as s:
+            s.execute("UPDATE tenants SET active = false WHERE tenant_id = :t", t=broken)
     assert response.status_code == 503 and "1 tenant(s)" in response.json["reason"]
     assert decisions(app_db, broken) == []
     (row,) = decisions(app_db, fine)
