@@ -91,6 +91,25 @@ class Settings(BaseSettings):
                           "packaged one (occurs_at,event_type,title,source)")
     upstox_base_url: str = "https://api.upstox.com"
 
+    # --- notify ---------------------------------------------------------------------------
+    telegram_bot_token: SecretStr | None = Field(None, description="Telegram Bot API token")
+    telegram_base_url: str = "https://api.telegram.org"
+    email_backend: Literal["smtp", "ses"] = Field("smtp", description="smtp or ses (Amazon SES)")
+    smtp_host: str | None = Field(None, description="SMTP server (email_backend=smtp)")
+    smtp_port: int = 587
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    email_sender: str = Field("alerts@quantsentinel.local", description="the From address")
+    ses_region: str = "ap-south-1"
+    webhook_signing_key: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of outgoing webhooks (receivers verify with it)")
+    webhook_allow_private: bool = Field(
+        False, description="allow webhook URLs on private addresses (local tests only)")
+    operator_email: str | None = Field(None, description="where notify.dead goes")
+    notify_timeout_s: float = Field(10.0, gt=0, description="per-channel send budget")
+    notify_max_attempts: int = Field(4, ge=1, description="attempts before a delivery is dead")
+
     # --- replays (local and test only) ---------------------------------------------------
     clock_offset_s: float = Field(
         0.0, description="shift the functions' clock by this many seconds (a replayed "
@@ -124,6 +143,8 @@ class Settings(BaseSettings):
                 raise ValueError("a deployed function requires QS_ALLOWED_INVOKERS (service-account emails)")
             if not self.auth_audience:
                 raise ValueError("a deployed function requires QS_AUTH_AUDIENCE (its own URL)")
+            if self.webhook_allow_private:
+                raise ValueError("QS_WEBHOOK_ALLOW_PRIVATE is for local tests")
             if self.clock_offset_s != 0.0:
                 raise ValueError("QS_CLOCK_OFFSET_S is for local replays: a deployed function "
                                  "runs on the real clock")

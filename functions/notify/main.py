@@ -1,10 +1,11 @@
-"""Cloud Function notify: verdicts, kill switches and model events → tenant channels."""
+"""Cloud Function notify: verdicts, kill switches and model events → each tenant's
+Telegram, email and webhook, exactly once in effect; dead deliveries → the operator."""
 
 from datetime import timedelta
 
 from shared import contracts
 from shared.runtime import FunctionApp
-from shared.services.pending import pending_event_service
+from shared.services.notify import NotifyService
 
 app = FunctionApp("notify", max_age=timedelta(hours=1))
 for contract in (
@@ -17,5 +18,5 @@ for contract in (
     contracts.RetrainFailedV1,
     contracts.NotifyDeadV1,
 ):
-    app.on_event(contract, pending_event_service("notify", issue=8))
+    app.on_event(contract, NotifyService.from_runtime)
 entry = app.target()

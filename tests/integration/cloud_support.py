@@ -62,3 +62,48 @@ def condor_on(cloud, tenant_id: uuid.UUID, snapshot_id: uuid.UUID, *, lots: int 
         max_loss=2 * step * lot - credit, expected_gross_edge=0.3 * abs(credit),
         win_probability=0.6, regime="range",
         proposed_at=proposed_at or datetime.now(UTC))
+
+
+class WebhookReceiver:
+    """A local webhook endpoint (notify's webhook channel posts to it): records the JSON
+    bodies whose HMAC verifies with ``SESSION_SIGNING_KEY``."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+        import time
+
+        from shared.adapters.channels import verify_webhook
+
+        received: list[dict] = []
+        self.received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):  # noqa: N802 - http.server's name
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if verify_webhook(SESSION_SIGNING_KEY, raw,
+                                  self.headers.get("X-QS-Timestamp", ""),
+                                  self.headers.get("X-QS-Signature", ""), now=time.time()):
+                    received.append(json.loads(raw))
+                self.send_response(204)
+                self.end_headers()
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+
+    def mentioning(self, text: str) -> list[dict]:
+        import json
+
+        return [r for r in self.received if text in json.dumps(r)]
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+SESSION_SIGNING_KEY = "session-cloud-webhook-key-0123456789abcdef"
+"""The webhook signing key the session's local cloud runs notify with (conftest)."""

@@ -1,5 +1,6 @@
 """retrain in the local cloud: the served function trains on the seeded history in the GCS
-emulator, stores the artifact there, and promotes through Postgres; notify hears of it."""
+emulator, stores the artifact there, and promotes through Postgres; notify tells a tenant
+who asked for model news."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ KIT_DAILY = (Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
 def test_a_scheduled_retrain_promotes_and_announces(cloud):
     if not KIT_DAILY.exists():
         pytest.skip("the fixture kit (../shared) is not beside the checkout")
+    import json
+    import uuid
+
+    from tests.integration.cloud_support import WebhookReceiver
+
+    hook = WebhookReceiver()  # a tenant who wants model news on its webhook
+    with cloud.owner_db().system() as s:
+        s.execute("SELECT provision_tenant(:t, 'model-news', 'standard', CAST(:s AS jsonb))",
+                  t=uuid.uuid4(), s=json.dumps({"notify": {
+                      "webhook": {"url": hook.url},
+                      "routes": {"model.promoted": ["webhook"], "model.rejected": ["webhook"]}}}))
     url = f"{cloud.urls['retrain']}/run"
     response = requests.post(url, json={"scope": "global", "models": ["vol_har_22d"]},
                              timeout=120, headers={
@@ -49,14 +61,9 @@ def test_a_scheduled_retrain_promotes_and_announces(cloud):
     assert run.data.tags["registry_version"] == str(result["version"])
     topic = "model.promoted" if result["status"] == "promoted" else "model.rejected"
 
-    owner = cloud.owner_db()
-
-    def heard():  # notify subscribes to model events (until issue #8 it rejects them)
-        with owner.system() as s:
-            return s.execute("SELECT count(*) FROM rejections WHERE consumer = 'notify' AND "
-                             "topic = :t", t=topic).scalar()
-
-    try:
-        assert wait_for(heard, timeout=20, every=0.2) >= 1
+    try:  # notify heard of it and told the tenant, once
+        got = wait_for(lambda: [c for c in hook.received if c["kind"] == topic
+                                and "vol_har_22d" in json.dumps(c)], timeout=20, every=0.2)
+        assert len(got) == 1
     finally:
-        owner.close()
+        hook.close()

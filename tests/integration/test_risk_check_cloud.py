@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.integration.cloud_support import condor_on, poll_chain_at
+from tests.integration.cloud_support import WebhookReceiver, condor_on, poll_chain_at
 from tests.integration.test_local_cloud import wait_for
 
 pytestmark = pytest.mark.integration
@@ -21,10 +21,16 @@ def snapshot_id(cloud) -> uuid.UUID:
 
 
 def test_a_proposal_is_decided_audited_and_its_signal_reaches_notify(cloud, snapshot_id):
+    import json
+
     owner = cloud.owner_db()
     tenant = uuid.uuid4()
+    hook = WebhookReceiver()
+    routes = {"signal.approved": ["webhook"], "signal.blocked": ["webhook"]}
     with owner.system() as s:
-        s.execute("SELECT provision_tenant(:t, 'cloud-risk')", t=tenant)
+        s.execute("SELECT provision_tenant(:t, 'cloud-risk', 'standard', CAST(:s AS jsonb))",
+                  t=tenant, s=json.dumps({"notify": {"webhook": {"url": hook.url},
+                                                     "routes": routes}}))
     proposal = condor_on(cloud, tenant, snapshot_id)
     event_id = cloud.publish(proposal)
 
@@ -49,19 +55,17 @@ def test_a_proposal_is_decided_audited_and_its_signal_reaches_notify(cloud, snap
     assert list(audit) == [("approved" if v["approved"] else "blocked", event_id)]
     assert positions == (1 if v["approved"] else 0)
 
-    # notify got the signal by push (until issue #8 it rejects it with not_built_yet)
-    topic = "signal.approved" if v["approved"] else "signal.blocked"
+    # notify got the signal by push and delivered it once (three deliveries of the event)
+    try:
+        wait_for(lambda: hook.mentioning(str(v["verdict_id"])), timeout=20, every=0.2)
+        import time
 
-    def notified():
-        with owner.system() as s:
-            return s.execute(
-                "SELECT count(DISTINCT event_id) FROM rejections WHERE consumer = 'notify' "
-                "AND reason_code = 'not_built_yet' AND topic = :t "
-                "AND position(:v in convert_from(payload, 'UTF8')) > 0",
-                t=topic, v=str(v["verdict_id"])).scalar()
-
-    assert wait_for(notified, timeout=20, every=0.2) == 1  # published once
-    owner.close()
+        time.sleep(1.0)  # the redeliveries have come and gone
+        (card,) = hook.mentioning(str(v["verdict_id"]))
+        assert card["kind"] == ("signal.approved" if v["approved"] else "signal.blocked")
+    finally:
+        hook.close()
+        owner.close()
 
 
 def test_a_tenant_checks_its_own_trade_over_https_and_an_operator_stops_it(cloud, snapshot_id):
