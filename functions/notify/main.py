@@ -1,5 +1,6 @@
 """Cloud Function notify: verdicts, kill switches and model events → each tenant's
-Telegram, email and webhook, exactly once in effect; dead deliveries → the operator."""
+Telegram, email and webhook, exactly once in effect; dead deliveries → the operator; the
+daily digest (scheduler-fired)."""
 
 from datetime import timedelta
 
@@ -19,4 +20,5 @@ for contract in (
     contracts.NotifyDeadV1,
 ):
     app.on_event(contract, NotifyService.from_runtime)
+app.on_schedule(lambda rt: NotifyService.from_runtime(rt).digest)  # schedules/notify-digest.yaml
 entry = app.target()

@@ -42,9 +42,9 @@ from shared.contracts import (
     SignalBlockedV1,
 )
 from shared.domain.notify.cards import Card, SendResult
-from shared.domain.notify.routing import masked, plan, prefs_from_settings
+from shared.domain.notify.routing import Planned, masked, plan, prefs_from_settings
 from shared.errors import PermanentError, TransientError
-from shared.runtime import EventContext, Outcome, Runtime
+from shared.runtime import EventContext, Outcome, Runtime, ScheduledRun
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,16 @@ class NotifyService:
     # ------------------------------------------------------------------------------------
     def _tenant_rows(self, message: Message, ctx: EventContext, dedup: str,
                      tenant_id: uuid.UUID, now: datetime) -> list[Delivery]:
-        """Record this tenant's deliveries (once) and return those still to send."""
+        """Record this tenant's deliveries of an event (once); those still to send."""
+        return self._record_for(
+            kind=message.topic, dedup=dedup, event_id=ctx.event_id, tenant_id=tenant_id,
+            event_tenant=getattr(message, "tenant_id", None), now=now,
+            card_for=lambda s, tenant: self._card(s, message, dry_run=tenant.in_dry_run(now)))
+
+    def _record_for(self, *, kind: str, dedup: str, event_id: str, tenant_id: uuid.UUID,
+                    event_tenant: uuid.UUID | None, now: datetime,
+                    card_for: Callable[[Session, Any], Card | None]) -> list[Delivery]:
+        """Plan, record (once) and return the tenant's deliveries still to send."""
         with self._db.tenant(tenant_id) as s:
             tenant = load_tenant(s)  # unknown tenant: a permanent error, acked and recorded
             if not tenant.active:
@@ -188,17 +197,23 @@ class NotifyService:
             sent_last_hour = s.execute(
                 "SELECT count(*) FROM notify_deliveries WHERE status = 'sent' AND sent_at > :t",
                 t=now - timedelta(hours=1)).scalar()
-            planned = plan(message.topic, prefs, now=now, sent_last_hour=int(sent_last_hour))
+            planned = tuple(
+                p if p.skip_reason or p.channel in self._channels else
+                Planned(p.channel, p.target, f"this deployment has no {p.channel} channel "
+                                             "configured")
+                for p in plan(kind, prefs, now=now, sent_last_hour=int(sent_last_hour)))
             if not planned:
                 return []
-            card = self._card(s, message, dry_run=tenant.in_dry_run(now))
+            card = card_for(s, tenant)
+            if card is None:
+                return []
             for p in planned:
                 self._insert(s, 
                     "INSERT INTO notify_deliveries (delivery_id, dedup_key, event_id, kind, "
                     "subject, tenant_id, channel, target, status, last_error, created_at, "
                     "updated_at) VALUES (:id, :k, :e, :kind, :subj, :t, :ch, :tg, :st, :err, "
                     ":now, :now) ON CONFLICT (dedup_key, tenant_key, channel) DO NOTHING",
-                    id=uuid.uuid4(), k=dedup, e=ctx.event_id, kind=message.topic,
+                    id=uuid.uuid4(), k=dedup, e=event_id, kind=kind,
                     subj=dedup.split(":", 1)[1], t=tenant_id, ch=p.channel,
                     tg=masked(p.channel, p.target),
                     st="skipped" if p.skip_reason else "pending", err=p.skip_reason, now=now)
@@ -209,14 +224,59 @@ class NotifyService:
         targets = {p.channel: p.target for p in planned}
         out = []
         for delivery_id, row_tenant, channel, attempts in rows:
-            if row_tenant != tenant_id or getattr(message, "tenant_id", tenant_id) not in (
-                    None, tenant_id):
+            if row_tenant != tenant_id or event_tenant not in (None, tenant_id):
                 raise CrossTenantDelivery(f"delivery {delivery_id} of tenant {row_tenant} "
                                           f"for an event of tenant {tenant_id}")
             if channel in targets and channel in self._channels:
                 out.append(Delivery(delivery_id, tenant_id, channel, targets[channel],
                                     attempts, card, dedup))
         return out
+
+    # ------------------------------------------------------------------------------------
+    def digest(self, run: ScheduledRun, now: datetime) -> Outcome:
+        """The scheduled daily digest: each active tenant's IST session (verdicts and the
+        paper book) to the channels its routes give ``daily.digest``; a quiet day sends
+        nothing. Once per tenant and day (the ledger), whatever the retries."""
+        from shared.domain.calendar import ist_day_start
+        from shared.domain.notify.digest import DayActivity, render_digest
+
+        start = ist_day_start(run.scheduled_for)
+        day = start.date()
+
+        def card_for(s: Session, tenant: Any) -> Card | None:
+            approved = s.execute(
+                "SELECT symbol, structure, coalesce(net_ev, 0) FROM risk_verdicts WHERE "
+                "approved AND origin = 'proposal' AND decided_at >= :a AND decided_at < :b "
+                "ORDER BY decided_at", a=start, b=start + timedelta(days=1)).rows
+            blocked = s.execute(
+                "SELECT blocked_by FROM risk_verdicts WHERE NOT approved AND origin = "
+                "'proposal' AND decided_at >= :a AND decided_at < :b ORDER BY decided_at",
+                a=start, b=start + timedelta(days=1)).rows
+            book = s.execute(
+                "SELECT count(*) FILTER (WHERE status = 'open'), coalesce(sum(realized_pnl) "
+                "FILTER (WHERE status = 'closed' AND closed_at >= :a AND closed_at < :b), 0) "
+                "FROM paper_positions", a=start, b=start + timedelta(days=1)).rows[0]
+            activity = DayActivity(
+                day=day, approved=tuple((a, b, float(c)) for a, b, c in approved),
+                blocked_by=tuple(b for (b,) in blocked), open_positions=int(book[0]),
+                realized_pnl=float(book[1]), dry_run=tenant.in_dry_run(now))
+            return None if activity.empty else render_digest(activity)
+
+        pending: list[Delivery] = []
+        for tenant_id in self._db.active_tenants():
+            try:
+                pending += self._record_for(
+                    kind="daily.digest", dedup=f"daily.digest:{day.isoformat()}",
+                    event_id=run.run_id, tenant_id=tenant_id, event_tenant=None, now=now,
+                    card_for=card_for)
+            except PermanentError as exc:  # one tenant's bad settings never stop the rest
+                logger.warning("digest for %s not sent: %s", tenant_id, exc.reason)
+        results = self._send_all(pending)
+        sent, failed, dead = self._record(pending, results, now)
+        if failed:
+            raise TransientError(f"{failed} digest deliver(ies) failed and will be retried",
+                                 reason_code="delivery_failed")
+        return Outcome.done(day=day.isoformat(), deliveries=len(pending), sent=sent, dead=dead)
 
     @staticmethod
     def _insert(s: Session, sql: str, **params: Any) -> None:

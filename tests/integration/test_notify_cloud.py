@@ -286,3 +286,41 @@ def test_an_event_for_an_unknown_tenant_is_recorded_and_sends_nothing(notify_clo
 
     assert wait_for(rejected, timeout=30)[0][0] == "unknown_tenant"
     assert len(mailbox.messages) == before
+
+
+def test_the_daily_digest_summarises_the_day_once(notify_cloud):
+    """The scheduled digest: a tenant with a blocked and an approved verdict today gets one
+    email (fired twice: still one); a tenant with a quiet day gets none."""
+    from datetime import timedelta
+
+    from local.scheduler import LocalScheduler
+    from shared.schedules import load_schedules
+    from tests.integration.test_local_cloud import REPO_SCHEDULES
+
+    cloud, mailbox, _ = notify_cloud
+    busy = _tenant(cloud, {"email": {"to": "digest@qs.test"}})
+    _tenant(cloud, {"email": {"to": "quiet@qs.test"}})  # a quiet day: no digest
+    now = datetime.now(UTC)
+    with cloud.app_db().tenant(busy) as s:
+        for approved, wall in ((True, None), (False, "cost")):
+            s.execute(
+                "INSERT INTO risk_verdicts (verdict_id, tenant_id, proposal_id, event_id, "
+                "symbol, structure, approved, blocked_by, reason_code, reason, "
+                "size_multiplier, net_ev, dry_run, verdicts, decided_at, published_at) VALUES "
+                "(:v, :t, :p, 'e', 'NIFTY', 'iron_condor', :ok, :wall, 'x', 'x', 1, 900, "
+                "true, '[]'::jsonb, :at, :at)", v=uuid.uuid4(), t=busy, p=uuid.uuid4(),
+                ok=approved, wall=wall, at=now)
+    jobs = [j for j in load_schedules(REPO_SCHEDULES) if j.name == "notify-digest"]
+    for _ in range(2):  # a retry of the same firing, and the firing again
+        scheduler = LocalScheduler(jobs, cloud.urls, cloud.issuer,
+                                   start=now - timedelta(days=1))
+        try:
+            firings = scheduler.fire("notify-digest")
+        finally:
+            scheduler.close()
+        assert firings.status == 200, firings.error
+    wait_for(lambda: mailbox.to("digest@qs.test"), timeout=20)
+    time.sleep(1.0)
+    (mail,) = mailbox.to("digest@qs.test")
+    assert b"1 approved, 1 blocked" in mail[2] and b"cost 1" in mail[2]
+    assert mailbox.to("quiet@qs.test") == []

@@ -38,6 +38,7 @@ DEFAULT_ROUTES: Mapping[str, tuple[str, ...]] = {
     "model.promoted": ("email",),
     "model.rejected": ("email",),
     "retrain.failed": ("email",),
+    "daily.digest": ("email",),
 }
 URGENT = frozenset({"killswitch.tripped"})
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
