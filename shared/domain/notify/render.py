@@ -120,8 +120,6 @@ TARGET_STOP_RULE = (
 """The target/stop rule, as the cards state it (see the module docstring)."""
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
-_EPS = 2.220446049250313e-16
-_ZERO_ULPS = 16.0  # payoff values this close to zero (relative to its scale) are zero
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -230,37 +228,13 @@ def breakevens(proposal: DecisionProposedV1, *, size_multiplier: float = 1.0
     intervals where it is positive, as :func:`shared.domain.risk.odds.expiry_odds`. A
     price where it only touches zero is not one.
     """
+    from shared.domain.risk.odds import breakevens as expiry_breakevens
+
     legs, net = _legs(proposal, size_multiplier)
     if not any(u for _, _, u, _ in legs):
         return ()
-    knots = sorted({k for k, _, _, _ in legs})
-    xs = [0.0, *knots]
-    scale = sum(abs(u) for _, _, u, _ in legs) * knots[-1] + abs(net)
-    vs = [_value(legs, net, x) for x in xs]
-    vs = [0.0 if abs(v) <= _ZERO_ULPS * _EPS * scale else v for v in vs]
-    slope_right = math.fsum(u for _, c, u, _ in legs if c)
-    raw: list[tuple[float, float]] = []
-    for a, b, va, vb in zip(xs[:-1], xs[1:], vs[:-1], vs[1:], strict=True):
-        if va > 0 and vb > 0:
-            raw.append((a, b))
-        elif va > 0:
-            raw.append((a, a + (b - a) * va / (va - vb)))
-        elif vb > 0:
-            raw.append((a + (b - a) * va / (va - vb), b))
-    a, va = xs[-1], vs[-1]
-    if va > 0:
-        raw.append((a, math.inf if slope_right >= 0 else a - va / slope_right))
-    elif slope_right > 0:
-        raw.append((a - va / slope_right, math.inf))
-    merged: list[tuple[float, float]] = []
-    for lo, hi in raw:
-        if not hi > lo:
-            continue
-        if merged and lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return tuple(x for lo, hi in merged for x in (lo, hi) if 0.0 < x < math.inf)
+    return expiry_breakevens([u for _, _, u, _ in legs], [k for k, _, _, _ in legs],
+                             [c for _, c, _, _ in legs], net)
 
 
 def payoff_curve(proposal: DecisionProposedV1, *, size_multiplier: float = 1.0

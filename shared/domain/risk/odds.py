@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from shared.domain.black76 import black76_price
 
-__all__ = ["ExpiryOdds", "expiry_odds"]
+__all__ = ["ExpiryOdds", "breakevens", "expiry_odds"]
 
 _EPS = float(np.finfo(np.float64).eps)
 _SQRT1_2 = math.sqrt(0.5)
@@ -133,6 +133,18 @@ def expiry_odds(units: npt.ArrayLike, strikes: npt.ArrayLike, is_call: npt.Array
     expected = math.fsum((u * forward_values).tolist()) - net_premium
     return ExpiryOdds(win_probability=min(max(p, 0.0), 1.0), breakevens=breakevens,
                       expected_payoff=expected, sigma=sigma, forward=forward, t=t)
+
+
+def breakevens(units: npt.ArrayLike, strikes: npt.ArrayLike, is_call: npt.ArrayLike,
+               net_premium: float) -> tuple[float, ...]:
+    """The structure's breakevens at expiry, ascending (those of :func:`expiry_odds`,
+    without the odds): the finite, positive ends of the intervals where the payoff is
+    positive. A price where it only touches zero is not one."""
+    u = np.asarray(units, dtype=np.float64)
+    k = np.asarray(strikes, dtype=np.float64)
+    c = np.asarray(is_call, dtype=bool)
+    return tuple(x for lo, hi in _positive_intervals(u, k, c, float(net_premium))
+                 for x in (lo, hi) if 0.0 < x < math.inf)
 
 
 def _payoff(x: npt.NDArray[np.float64], u: npt.NDArray[np.float64],
