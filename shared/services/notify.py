@@ -10,7 +10,11 @@ For one event:
 3. **Where and when**: the tenant's preferences (:mod:`shared.domain.notify.routing`):
    routes, quiet hours, rate limit. Each (what, tenant, channel) is a row of the ledger
    (``notify_deliveries``, unique on ``dedup_key`` = kind and subject): a redelivered or
-   republished event finds its rows and sends nothing twice. A database trigger refuses a
+   republished event finds its rows and sends nothing twice; a row is claimed ('sending')
+   in a transaction before it is sent, so two deliveries of one event at the same moment
+   never both send it. A crash between a provider accepting a message and the ledger
+   update can send it again on the redelivery: receivers dedupe on the idempotency key
+   (webhooks' ``X-QS-Idempotency-Key``, email's Message-ID). A database trigger refuses a
    signal recorded for a second tenant; before sending, the function checks again that the
    row's tenant is the event's.
 4. **Send**: every pending delivery at once, each channel on its own thread with its own
@@ -217,10 +221,7 @@ class NotifyService:
                     subj=dedup.split(":", 1)[1], t=tenant_id, ch=p.channel,
                     tg=masked(p.channel, p.target),
                     st="skipped" if p.skip_reason else "pending", err=p.skip_reason, now=now)
-            rows = s.execute(
-                "SELECT delivery_id, tenant_id, channel, attempts FROM notify_deliveries "
-                "WHERE dedup_key = :k AND status IN ('pending', 'failed') "
-                "FOR UPDATE SKIP LOCKED", k=dedup).rows
+            rows = self._claim(s, dedup, now, "tenant_id = :t", t=tenant_id)
         targets = {p.channel: p.target for p in planned}
         out = []
         for delivery_id, row_tenant, channel, attempts in rows:
@@ -278,6 +279,19 @@ class NotifyService:
                                  reason_code="delivery_failed")
         return Outcome.done(day=day.isoformat(), deliveries=len(pending), sent=sent, dead=dead)
 
+    def _claim(self, s: Session, dedup: str, now: datetime, who: str,
+               **params: Any) -> tuple[tuple[Any, ...], ...]:
+        """Move this event's deliveries that are due (pending, failed, or left 'sending' by
+        an instance that died: older than the send timeout) to 'sending', and return them:
+        of two deliveries of one event at the same moment, only one gets each row."""
+        stale = now - timedelta(seconds=self._timeout + 60.0)
+        return s.execute(
+            "UPDATE notify_deliveries SET status = 'sending', updated_at = :now "
+            f"WHERE dedup_key = :k AND {who} AND (status IN ('pending', 'failed') "  # noqa: S608 - constant
+            "OR (status = 'sending' AND updated_at < :stale)) "
+            "RETURNING delivery_id, tenant_id, channel, attempts",
+            k=dedup, now=now, stale=stale, **params).rows
+
     @staticmethod
     def _insert(s: Session, sql: str, **params: Any) -> None:
         """Record a delivery; the one-tenant-per-signal trigger's refusal is permanent."""
@@ -309,11 +323,9 @@ class NotifyService:
                 "ON CONFLICT (dedup_key, tenant_key, channel) DO NOTHING",
                 id=uuid.uuid4(), k=dedup, e=ctx.event_id, subj=str(message.delivery_id),
                 tg=masked("email", {"to": self._operator}), now=now)
-            rows = s.execute("SELECT delivery_id, attempts FROM notify_deliveries WHERE "
-                             "dedup_key = :k AND tenant_id IS NULL AND status IN ('pending', "
-                             "'failed') FOR UPDATE SKIP LOCKED", k=dedup).rows
+            rows = self._claim(s, dedup, now, "tenant_id IS NULL")
         return [Delivery(i, None, "email", {"to": self._operator}, a, card, dedup)
-                for i, a in rows]
+                for i, _, _, a in rows]
 
     def _card(self, s: Session, message: Message, *, dry_run: bool) -> Card:
         if isinstance(message, SignalApprovedV1 | SignalBlockedV1):
