@@ -12,26 +12,34 @@ For one event:
    (``notify_deliveries``, unique on ``dedup_key`` = kind and subject): a redelivered or
    republished event finds its rows and sends nothing twice; a row is claimed ('sending')
    in a transaction before it is sent, so two deliveries of one event at the same moment
-   never both send it. A crash between a provider accepting a message and the ledger
-   update can send it again on the redelivery: receivers dedupe on the idempotency key
-   (webhooks' ``X-QS-Idempotency-Key``, email's Message-ID). A database trigger refuses a
+   never both send it; a delivery another instance is sending makes the event retry
+   later rather than ack it, and any failure before the outcome is recorded gives the
+   claim back. A crash between a provider accepting a message and the ledger update can
+   send it again on the redelivery: webhook receivers dedupe on ``X-QS-Idempotency-Key``
+   and mail clients on the Message-ID; Telegram has no idempotency key, so that window
+   can show a chat message twice. A database trigger refuses a
    signal recorded for a second tenant; before sending, the function checks again that the
    row's tenant is the event's.
-4. **Send**: every pending delivery at once, each channel on its own thread with its own
-   timeout (``QS_NOTIFY_TIMEOUT_S``): a stalled channel delays nothing else. A success is
+4. **Send**: every pending delivery at once, each channel on its own thread pool (up to
+   :data:`MAX_SENDS_PER_CHANNEL` at a time) with the send timeout (``QS_NOTIFY_TIMEOUT_S``):
+   a stalled channel delays no other channel; a send its pool never started in time is
+   not counted as an attempt. A success is
    stamped *sent*; a permanent failure (a group chat, a bad address, a 4xx) is *dead* at
    once; a transient one is *failed* and the event is retried (Pub/Sub's backoff) until its
-   ``QS_NOTIFY_MAX_ATTEMPTS``-th attempt, then *dead*. Every dead delivery publishes
-   ``notify.dead`` once, for the operator.
+   ``QS_NOTIFY_MAX_ATTEMPTS``-th attempt (or Pub/Sub's last delivery), then *dead*. Every
+   dead delivery publishes ``notify.dead`` for the operator, stamped ``announced_at``; one
+   whose announcement failed is announced on the redelivery. A global event reaches every
+   tenant even when one tenant's settings are broken (that tenant is logged and skipped).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -58,6 +66,18 @@ class Channel(Protocol):
 
     def send(self, target: dict, card: Card, *, idempotency_key: str,
              timeout: float) -> SendResult: ...
+
+
+MAX_SENDS_PER_CHANNEL = 16  # concurrent sends per channel and event
+PUBSUB_MAX_DELIVERIES = 5  # the push subscriptions' max delivery attempts (shared/topology.py)
+
+
+@dataclass
+class _Claims:
+    """What the claims of one event found besides its own rows."""
+
+    in_flight: int = 0
+    unannounced: list = field(default_factory=list)
 
 
 class CrossTenantDelivery(PermanentError):
@@ -149,6 +169,8 @@ class NotifyService:
             render_signal, render_event = render_signal or rs_, render_event or re_
         self._render_signal = render_signal
         self._render_event = render_event
+        # what one event's claims found, per request thread (gen2 serves requests on threads)
+        self._local = threading.local()
 
     @classmethod
     def from_runtime(cls, rt: Runtime) -> NotifyService:
@@ -162,20 +184,42 @@ class NotifyService:
         now = ctx.received_at
         kind = message.topic
         dedup = f"{kind}:{subject_of(message)}"
+        self._local.claims = _Claims()
         if isinstance(message, NotifyDeadV1):
             pending = self._operator_rows(message, ctx, dedup, now)
         else:
             tenant = getattr(message, "tenant_id", None)
-            tenants = [tenant] if tenant is not None else self._db.active_tenants()
+            fan_out = tenant is None
+            tenants = [tenant] if not fan_out else self._db.active_tenants()
             pending = []
             for tenant_id in tenants:
-                pending += self._tenant_rows(message, ctx, dedup, tenant_id, now)
-        results = self._send_all(pending)
-        sent, failed, dead = self._record(pending, results, now)
-        if failed:
-            raise TransientError(f"{failed} deliver(ies) failed and will be retried "
-                                 f"({sent} sent, {dead} dead)", reason_code="delivery_failed")
-        return Outcome.done(kind=kind, deliveries=len(pending), sent=sent, dead=dead)
+                try:
+                    pending += self._tenant_rows(message, ctx, dedup, tenant_id, now)
+                except PermanentError as exc:
+                    if not fan_out:  # the event's own tenant: acked and recorded
+                        raise
+                    logger.warning("%s for tenant %s not delivered: %s", kind, tenant_id,
+                                   exc.reason)
+        return self._deliver(pending, now, ctx.delivery_attempt, kind=kind)
+
+    def _deliver(self, pending: list[Delivery], now: datetime, delivery_attempt: int | None,
+                 **detail: Any) -> Outcome:
+        """Send the claimed deliveries and record the outcome; whatever goes wrong, a claim
+        is never left behind (it goes back to pending for the redelivery)."""
+        claims = self._local.claims
+        try:
+            results = self._send_all(pending)
+            sent, failed, dead, unsent = self._record(pending, results, now, delivery_attempt)
+        except BaseException:
+            self._release([d for d in pending], now)
+            raise
+        unannounced = self._announce(claims.unannounced, now)
+        if failed or unsent or claims.in_flight or unannounced:
+            raise TransientError(
+                f"{failed} deliver(ies) failed, {unsent} not tried, {claims.in_flight} in "
+                f"flight elsewhere, {unannounced} dead not announced: retried "
+                f"({sent} sent, {dead} dead)", reason_code="delivery_failed")
+        return Outcome.done(deliveries=len(pending), sent=sent, dead=dead, **detail)
 
     # ------------------------------------------------------------------------------------
     def _tenant_rows(self, message: Message, ctx: EventContext, dedup: str,
@@ -263,6 +307,7 @@ class NotifyService:
                 realized_pnl=float(book[1]), dry_run=tenant.in_dry_run(now))
             return None if activity.empty else render_digest(activity)
 
+        self._local.claims = _Claims()
         pending: list[Delivery] = []
         for tenant_id in self._db.active_tenants():
             try:
@@ -272,25 +317,43 @@ class NotifyService:
                     card_for=card_for)
             except PermanentError as exc:  # one tenant's bad settings never stop the rest
                 logger.warning("digest for %s not sent: %s", tenant_id, exc.reason)
-        results = self._send_all(pending)
-        sent, failed, dead = self._record(pending, results, now)
-        if failed:
-            raise TransientError(f"{failed} digest deliver(ies) failed and will be retried",
-                                 reason_code="delivery_failed")
-        return Outcome.done(day=day.isoformat(), deliveries=len(pending), sent=sent, dead=dead)
+        return self._deliver(pending, now, None, day=day.isoformat())
 
     def _claim(self, s: Session, dedup: str, now: datetime, who: str,
                **params: Any) -> tuple[tuple[Any, ...], ...]:
         """Move this event's deliveries that are due (pending, failed, or left 'sending' by
         an instance that died: older than the send timeout) to 'sending', and return them:
-        of two deliveries of one event at the same moment, only one gets each row."""
+        of two deliveries of one event at the same moment, only one gets each row. Rows
+        another instance is sending right now are counted (the event is then retried), and
+        dead rows whose ``notify.dead`` was never published are collected to announce."""
         stale = now - timedelta(seconds=self._timeout + 60.0)
+        where = f"dedup_key = :k AND {who}"  # constants of this module, never input
+        self._local.claims.in_flight += int(s.execute(
+            f"SELECT count(*) FROM notify_deliveries WHERE {where} "  # noqa: S608
+            "AND status = 'sending' AND updated_at >= :stale", k=dedup, stale=stale,
+            **params).scalar())
+        self._local.claims.unannounced += [tuple(r) for r in s.execute(
+            "SELECT delivery_id, tenant_id, channel, attempts, last_error, dedup_key FROM "
+            f"notify_deliveries WHERE {where} AND status = 'dead' "  # noqa: S608
+            "AND announced_at IS NULL AND tenant_id IS NOT NULL", k=dedup, **params).rows]
         return s.execute(
             "UPDATE notify_deliveries SET status = 'sending', updated_at = :now "
-            f"WHERE dedup_key = :k AND {who} AND (status IN ('pending', 'failed') "  # noqa: S608 - constant
+            f"WHERE {where} AND (status IN ('pending', 'failed') "  # noqa: S608
             "OR (status = 'sending' AND updated_at < :stale)) "
             "RETURNING delivery_id, tenant_id, channel, attempts",
             k=dedup, now=now, stale=stale, **params).rows
+
+    def _release(self, deliveries: list[Delivery], now: datetime) -> None:
+        """Give claims back (status pending) after a failure before they were recorded."""
+        for d in deliveries:
+            try:
+                session = self._db.tenant(d.tenant_id) if d.tenant_id else self._db.system()
+                with session as s:
+                    s.execute("UPDATE notify_deliveries SET status = 'pending', updated_at = "
+                              ":now WHERE delivery_id = :i AND status = 'sending'",
+                              now=now, i=d.delivery_id)
+            except Exception:  # noqa: BLE001 - best effort: the stale-claim rule takes over
+                logger.warning("claim of %s not released", d.delivery_id)
 
     @staticmethod
     def _insert(s: Session, sql: str, **params: Any) -> None:
@@ -351,20 +414,31 @@ class NotifyService:
         return self._render_event(message, dry_run=dry_run)
 
     # ------------------------------------------------------------------------------------
-    def _send_all(self, pending: list[Delivery]) -> dict[uuid.UUID, SendResult]:
-        """Every delivery on its own thread, each within the channel timeout."""
+    def _send_all(self, pending: list[Delivery]) -> dict[uuid.UUID, SendResult | None]:
+        """Every delivery on a thread of its channel's own pool (a stalled channel delays no
+        other channel), each within the channel timeout. A delivery its pool never started
+        in time maps to None (not tried: it is released, not counted as an attempt)."""
         if not pending:
             return {}
-        pool = ThreadPoolExecutor(max_workers=min(16, len(pending)), thread_name_prefix="send")
+        pools: dict[str, ThreadPoolExecutor] = {}
+        futures = {}
         try:
-            futures = {d.delivery_id: pool.submit(
-                self._channels[d.channel].send, d.target, d.card,
-                idempotency_key=_idempotency_key(d),
-                timeout=self._timeout) for d in pending}
+            for d in pending:
+                pool = pools.get(d.channel)
+                if pool is None:
+                    n = sum(1 for x in pending if x.channel == d.channel)
+                    pool = pools[d.channel] = ThreadPoolExecutor(
+                        max_workers=min(MAX_SENDS_PER_CHANNEL, n),
+                        thread_name_prefix=f"send-{d.channel}")
+                futures[d.delivery_id] = pool.submit(
+                    self._channels[d.channel].send, d.target, d.card,
+                    idempotency_key=_idempotency_key(d), timeout=self._timeout)
             wait(futures.values(), timeout=self._timeout + 2.0)
-            out = {}
+            out: dict[uuid.UUID, SendResult | None] = {}
             for i, f in futures.items():
-                if not f.done():
+                if f.cancel():
+                    out[i] = None  # never started: not an attempt
+                elif not f.done():
                     out[i] = SendResult(False, False, f"no answer within {self._timeout:g} s")
                 elif f.exception() is not None:
                     out[i] = SendResult(False, False, f"channel error: {f.exception()!r}")
@@ -372,24 +446,31 @@ class NotifyService:
                     out[i] = f.result()
             return out
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            for pool in pools.values():
+                pool.shutdown(wait=False, cancel_futures=True)
 
-    def _record(self, pending: list[Delivery], results: Mapping[uuid.UUID, SendResult],
-                now: datetime) -> tuple[int, int, int]:
-        sent = failed = dead = 0
-        dead_events: list[NotifyDeadV1] = []
+    def _record(self, pending: list[Delivery], results: Mapping[uuid.UUID, SendResult | None],
+                now: datetime, delivery_attempt: int | None) -> tuple[int, int, int, int]:
+        """Stamp each claimed delivery with its outcome (only if still claimed by us), then
+        announce the dead ones. The last attempt is the ledger's ``max_attempts`` or Pub/Sub's
+        last delivery (``delivery_attempt`` >= :data:`PUBSUB_MAX_DELIVERIES`)."""
+        sent = failed = dead = unsent = 0
+        last_delivery = (delivery_attempt or 0) >= PUBSUB_MAX_DELIVERIES
+        newly_dead: list[tuple[Any, ...]] = []
         for d in pending:
-            r = results[d.delivery_id]
+            r = results.get(d.delivery_id)
+            if r is None:
+                unsent += 1
+                self._release([d], now)
+                continue
             attempts = d.attempts + 1
             if r.ok:
                 status, sent = "sent", sent + 1
-            elif r.permanent or attempts >= self._max_attempts:
+            elif r.permanent or attempts >= self._max_attempts or last_delivery:
                 status, dead = "dead", dead + 1
                 if d.tenant_id is not None:
-                    dead_events.append(NotifyDeadV1(
-                        delivery_id=d.delivery_id, tenant_id=d.tenant_id, channel=d.channel,
-                        source_event_id=d.dedup_key, attempts=attempts,
-                        error=r.detail[:2000] or "failed", at=now))
+                    newly_dead.append((d.delivery_id, d.tenant_id, d.channel, attempts,
+                                       r.detail[:2000] or "failed", d.dedup_key))
             else:
                 status, failed = "failed", failed + 1
             session = self._db.tenant(d.tenant_id) if d.tenant_id else self._db.system()
@@ -397,19 +478,33 @@ class NotifyService:
                 s.execute("UPDATE notify_deliveries SET status = :st, attempts = :a, "
                           "last_error = :err, provider_id = :pid, updated_at = :now, "
                           "sent_at = CASE WHEN :st = 'sent' THEN CAST(:now AS timestamptz) END "
-                          "WHERE delivery_id = :id", st=status, a=attempts,
-                          err=None if r.ok else r.detail[:2000], pid=r.provider_id, now=now,
-                          id=d.delivery_id)
+                          "WHERE delivery_id = :id AND status = 'sending'", st=status,
+                          a=attempts, err=None if r.ok else r.detail[:2000], pid=r.provider_id,
+                          now=now, id=d.delivery_id)
             if status != "sent":
                 logger.warning("%s delivery %s %s: %s", d.channel, d.delivery_id, status,
                                r.detail)
-        for event in dead_events:
+        self._local.claims.unannounced += newly_dead
+        return sent, failed, dead, unsent
+
+    def _announce(self, rows: list[tuple[Any, ...]], now: datetime) -> int:
+        """Publish ``notify.dead`` for each dead delivery and stamp it announced; returns how
+        many could not be published (the event is then retried, and they are again)."""
+        missed = 0
+        for delivery_id, tenant_id, channel, attempts, error, dedup_key in rows:
             try:
-                self._bus.publish(event)
-            except TransientError as exc:  # the dead row stays; the operator sees it there
-                logger.error("notify.dead for %s not published: %s", event.delivery_id,
-                             exc.reason)
-        return sent, failed, dead
+                self._bus.publish(NotifyDeadV1(
+                    delivery_id=delivery_id, tenant_id=tenant_id, channel=channel,
+                    source_event_id=dedup_key, attempts=max(int(attempts), 1),
+                    error=(error or "failed")[:2000], at=now))
+            except TransientError as exc:
+                missed += 1
+                logger.error("notify.dead for %s not published: %s", delivery_id, exc.reason)
+                continue
+            with self._db.tenant(tenant_id) as s:
+                s.execute("UPDATE notify_deliveries SET announced_at = :now "
+                          "WHERE delivery_id = :i", now=now, i=delivery_id)
+        return missed
 
 
 def _idempotency_key(d: Delivery) -> str:

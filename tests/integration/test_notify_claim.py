@@ -42,13 +42,18 @@ def test_concurrent_deliveries_of_one_event_send_once(app_db, owner_db):
                               tenant_id=tenant, dry_run=True, verdicts=(),
                               decided_at=datetime.now(UTC), net_ev=10.0, total_costs=1.0,
                               size_multiplier=1.0)
-    outcomes = []
+    outcomes, retried = [], []
 
     def deliver():
+        from shared.errors import TransientError
+
         ctx = EventContext(event_id="same-event", topic="signal.approved", attributes={},
                            published_at=None, delivery_attempt=None,
                            received_at=datetime.now(UTC))
-        outcomes.append(service(signal, ctx))
+        try:
+            outcomes.append(service(signal, ctx))
+        except TransientError as exc:  # another instance is sending it: retried later
+            retried.append(exc.reason)
 
     threads = [threading.Thread(target=deliver) for _ in range(3)]
     try:
@@ -58,6 +63,13 @@ def test_concurrent_deliveries_of_one_event_send_once(app_db, owner_db):
             t.join(timeout=20)
         time.sleep(0.5)
         assert len(hook.mentioning(str(signal.verdict_id))) == 1
-        assert sorted(o.detail["sent"] for o in outcomes) == [0, 0, 1]
+        # one delivery sent it; the two others found it in flight and asked for a retry
+        assert [o.detail["sent"] for o in outcomes] == [1]
+        assert len(retried) == 2 and all("in flight" in r for r in retried)
+        # the retry (after the send) finds it sent and sends nothing
+        ctx = EventContext(event_id="same-event", topic="signal.approved", attributes={},
+                           published_at=None, delivery_attempt=2, received_at=datetime.now(UTC))
+        assert service(signal, ctx).detail["sent"] == 0
+        assert len(hook.mentioning(str(signal.verdict_id))) == 1
     finally:
         hook.close()
