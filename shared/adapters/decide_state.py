@@ -355,6 +355,9 @@ class TenantView:
         An open paper position has expired (settlement is due).
     uncredited
         A settled position of decide's proposals is not credited to the bandit yet.
+    has_book
+        The tenant has any paper position, open or closed (else its book is empty and
+        need not be read).
     """
 
     tenant: dict[str, Any] | None
@@ -362,6 +365,7 @@ class TenantView:
     bandit: ThompsonBandit
     expired: bool
     uncredited: bool
+    has_book: bool = True
 
 
 def tenant_view(s: Session, snapshot_id: uuid.UUID, today: date) -> TenantView:
@@ -377,14 +381,16 @@ def tenant_view(s: Session, snapshot_id: uuid.UUID, today: date) -> TenantView:
         " AND nearest_expiry < :d) AS expired, "
         "EXISTS (SELECT 1 FROM decisions d JOIN risk_verdicts v ON v.proposal_id = d.proposal_id "
         " JOIN paper_positions p ON p.verdict_id = v.verdict_id WHERE d.outcome = 'proposed' "
-        " AND d.bandit_credited_at IS NULL AND p.status = 'closed') AS uncredited "
+        " AND d.bandit_credited_at IS NULL AND p.status = 'closed') AS uncredited, "
+        "EXISTS (SELECT 1 FROM paper_positions) AS has_book "
         "FROM tenants t WHERE t.tenant_id = :t", i=snapshot_id, d=today, t=s.tenant_id).dicts()
     if not rows:
         return TenantView(None, None, ThompsonBandit(), False, False)
     row = rows[0]
     existing = jsonb_value(row.pop("existing"))
     return TenantView(tenant=row, existing=existing, bandit=bandit_of(jsonb_value(row.pop("bandit"))),
-                      expired=bool(row.pop("expired")), uncredited=bool(row.pop("uncredited")))
+                      expired=bool(row.pop("expired")), uncredited=bool(row.pop("uncredited")),
+                      has_book=bool(row.pop("has_book")))
 
 
 def proposal_of(row: dict[str, Any]) -> DecisionProposedV1:

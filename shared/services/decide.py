@@ -80,7 +80,7 @@ from shared.domain.decide.forecasts import Forecast, SpotBars
 from shared.domain.decide.learning import SignalState, score_runs
 from shared.domain.decide.sizing import RiskAppetite
 from shared.domain.decide.structures import NoUsableExpiry, choose_expiry
-from shared.domain.risk.inputs import MarketView
+from shared.domain.risk.inputs import MarketView, Portfolio
 from shared.errors import PermanentError, TransientError
 from shared.runtime import EventContext, HttpCall, Outcome, Runtime
 
@@ -442,8 +442,11 @@ class DecideService:
             if credited:
                 save_bandit(s, bandit, now)
         market_view = stage.view
-        portfolio = load_portfolio(s, tenant.policy, now,
-                                   lambda sym: market_view if sym == market_view.symbol else None)
+        # a tenant without any paper position has an empty book at its capital: no read
+        portfolio = load_portfolio(
+            s, tenant.policy, now,
+            lambda sym: market_view if sym == market_view.symbol else None) \
+            if view.has_book else Portfolio(equity=tenant.policy.capital)
         return self._engine.for_tenant(stage.decision, TenantInputs(
             tenant_id=tenant.tenant_id, policy=tenant.policy, appetite=appetite,
             portfolio=portfolio, bandit=bandit))
