@@ -74,6 +74,7 @@ from shared.contracts import (
     WallVerdict,
 )
 from shared.domain.notify.cards import Card
+from shared.domain.risk.castle import sized_lots  # the lots a reduced approval trades
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -186,11 +187,6 @@ def _clip(s: str, n: int = 160) -> str:
 
 
 # ---------------------------------------------------------------------------- position maths
-
-
-def sized_lots(proposal: DecisionProposedV1, size_multiplier: float) -> tuple[int, ...]:
-    """Whole lots per leg at ``size_multiplier`` (``floor(lots * m + 1e-9)``, the castle's)."""
-    return tuple(math.floor(leg.lots * size_multiplier + 1e-9) for leg in proposal.legs)
 
 
 def _legs(proposal: DecisionProposedV1, size_multiplier: float
