@@ -7,7 +7,9 @@
   (feedparser), :class:`shared.domain.news.dedup.StoryIndex` over every item and
   :func:`shared.domain.news.classify.classify` for every new story: what news_ingest does
   between the fetch and the database. Target: <= 200 ms. The three parts are reported
-  beside the total.
+  beside the total, and beside them the floor: ``feedparser.parse`` alone on the same
+  document with the same options (the issue mandates feedparser; on the 2-core VM it takes
+  about 200 ms for these 1,000 items by itself, so the target is out of reach there).
 """
 
 from __future__ import annotations
@@ -54,7 +56,11 @@ def run(runs: int = 5) -> dict[str, dict[str, float]]:
     body = build_feed()
     now = datetime(2025, 4, 4, tzinfo=UTC)
     parse_feed(body, source="bench", now=now)  # warm (imports, rule set)
-    totals, parses, dedups, classes = [], [], [], []
+    import io
+
+    import feedparser
+
+    totals, parses, dedups, classes, floors = [], [], [], [], []
     stories = 0
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -71,6 +77,9 @@ def run(runs: int = 5) -> dict[str, dict[str, float]]:
         dedups.append(t2 - t1)
         classes.append(t3 - t2)
         stories = len(new)
+        t4 = time.perf_counter()  # the floor: feedparser alone, with the same options
+        feedparser.parse(io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False)
+        floors.append(time.perf_counter() - t4)
         assert len(parsed.items) == N_ITEMS, len(parsed.items)
 
     def stats(xs: list[float], **extra: float) -> dict[str, float]:
@@ -84,6 +93,7 @@ def run(runs: int = 5) -> dict[str, dict[str, float]]:
         "news:   parse (feedparser)": stats(parses),
         "news:   dedup (StoryIndex)": stats(dedups),
         "news:   classify (new stories)": stats(classes),
+        "news: peer floor, feedparser.parse alone": stats(floors),
     }
 
 
