@@ -8,6 +8,7 @@ client libraries or by convention (``DATABASE_URL``, ``PUBSUB_EMULATOR_HOST``,
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
@@ -114,6 +115,9 @@ class Settings(BaseSettings):
     clock_offset_s: float = Field(
         0.0, description="shift the functions' clock by this many seconds (a replayed "
                          "session runs on its own market time); refused when deployed")
+    clock_file: Path | None = Field(
+        None, description="read the functions' clock from this replay anchor file (make run's "
+                          "session clock, shared.adapters.replay_clock); refused when deployed")
 
     # --- request authentication ---------------------------------------------------------
     auth_mode: AuthMode = Field(
@@ -147,6 +151,9 @@ class Settings(BaseSettings):
                 raise ValueError("QS_WEBHOOK_ALLOW_PRIVATE is for local tests")
             if self.clock_offset_s != 0.0:
                 raise ValueError("QS_CLOCK_OFFSET_S is for local replays: a deployed function "
+                                 "runs on the real clock")
+            if self.clock_file is not None:
+                raise ValueError("QS_CLOCK_FILE is for local replays: a deployed function "
                                  "runs on the real clock")
             if self.database_url is None and self.cloudsql_instance is None:
                 raise ValueError("a deployed function requires QS_CLOUDSQL_INSTANCE or DATABASE_URL")

@@ -226,13 +226,22 @@ class Runtime:
         return Database(connector_from_settings(self.settings))
 
     @cached_property
+    def _file_clock(self):  # -> shared.adapters.replay_clock.FileClock
+        from shared.adapters.replay_clock import FileClock
+
+        return FileClock(self.settings.clock_file)
+
+    @cached_property
     def bus(self):  # -> shared.adapters.bus.Bus
         from shared.adapters.bus import PubSubBus
 
         return PubSubBus(self.settings.project_id)
 
     def now(self) -> datetime:
-        """The functions' clock: UTC now, shifted by ``QS_CLOCK_OFFSET_S`` in a local replay."""
+        """The functions' clock: UTC now; in a local replay, the session clock of
+        ``QS_CLOCK_FILE`` or UTC now shifted by ``QS_CLOCK_OFFSET_S``."""
+        if self.settings.clock_file is not None:
+            return self._file_clock.now()
         offset = self.settings.clock_offset_s
         return datetime.now(UTC) + timedelta(seconds=offset) if offset else datetime.now(UTC)
 

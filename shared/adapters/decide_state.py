@@ -27,7 +27,7 @@ from shared.domain.decide.bandit import ThompsonBandit
 from shared.domain.decide.engine import TenantDecision
 from shared.domain.decide.forecasts import SpotBars
 from shared.domain.decide.learning import PastRun, SignalState
-from shared.errors import PermanentError
+from shared.errors import PermanentError, TransientError
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -50,6 +50,7 @@ __all__ = [
     "save_bandit",
     "save_signal_state",
     "served_forecasts",
+    "SnapshotPending",
     "settle_expired",
     "tenant_view",
     "unscored_runs",
@@ -60,6 +61,13 @@ class SnapshotUnusable(PermanentError):
     """The event names a snapshot that is not stored, not published, or a bad chain."""
 
     reason_code = "snapshot_unusable"
+
+
+class SnapshotPending(TransientError):
+    """The snapshot is stored and was published, but chain_poll has not yet recorded the
+    publication (its outbox marks ``published_at`` just after the publish): retried."""
+
+    reason_code = "snapshot_pending"
 
 
 def jsonb_value(value: Any) -> Any:
@@ -97,8 +105,11 @@ def load_chain(s: Session, snapshot_id: uuid.UUID) -> ChainSnapshot:
     if not rows:
         raise SnapshotUnusable(f"snapshot {snapshot_id} is not stored")
     head = rows[0]
-    if head["bad_chain"] or head["published_at"] is None:
-        raise SnapshotUnusable(f"snapshot {snapshot_id} was not published (bad chain or pending)")
+    if head["bad_chain"]:
+        raise SnapshotUnusable(f"snapshot {snapshot_id} is a bad chain (never published)")
+    if head["published_at"] is None:
+        raise SnapshotPending(f"snapshot {snapshot_id} is stored but its publication is not "
+                              "recorded yet")
     legs = s.execute(
         "SELECT expiry, strike, option_type, last, bid, ask, volume, oi, oi_change, vendor_iv, "
         "missing FROM chain_legs WHERE snapshot_id = :i ORDER BY expiry, strike, option_type",

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.adapters.bus import Bus
 from shared.adapters.db import Database, Session
 from shared.adapters.decide_state import (
+    SnapshotPending,
     TenantView,
     credit_settled,
     decision_for,
@@ -268,7 +269,23 @@ class DecideService:
 
     # ----------------------------------------------------------------------- market
     def market(self, message: ChainSnapshotV1, event_id: str) -> MarketStage:
-        """The market stage (see the module docstring)."""
+        """The market stage (see the module docstring).
+
+        An event can overtake chain_poll's record of its own publication (the outbox marks
+        ``published_at`` just after the publish): a snapshot still pending is re-read for
+        up to :attr:`publish_wait_s` before the event is handed back for a retry.
+        """
+        from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+        for attempt in Retrying(stop=stop_after_delay(self.publish_wait_s), wait=wait_fixed(0.01),
+                                retry=retry_if_exception_type(SnapshotPending), reraise=True):
+            with attempt:
+                return self._market(message, event_id)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    publish_wait_s = 2.0
+
+    def _market(self, message: ChainSnapshotV1, event_id: str) -> MarketStage:
         from shared.services.chain_poll import analyse_snapshot
 
         with self._db.system() as s:

@@ -198,3 +198,31 @@ def test_one_broken_tenant_never_holds_back_the_others(client_for, auth, app_db,
     (row,) = decisions(app_db, fine)
     assert row["outcome"] == "proposed" and row["published_at"] is not None
     assert [m.tenant_id for m in published if m.tenant_id in (broken, fine)] == [fine]
+
+
+def test_a_snapshot_event_that_overtakes_its_publication_record_is_retried_not_rejected(
+        client_for, auth, app_db, owner_db, pubsub, snapshot, monkeypatch):
+    """chain_poll publishes, then records ``published_at``: an event arriving in between is
+    handed back for a retry (503), never rejected, and is decided once the record lands."""
+    from shared.services.decide import DecideService
+
+    tenant = provision(owner_db, GENEROUS)
+    with owner_db.system() as s:
+        s.execute("UPDATE chain_snapshots SET published_at = NULL WHERE snapshot_id = :i",
+                  i=snapshot.snapshot_id)
+    monkeypatch.setattr(DecideService, "publish_wait_s", 0.2)
+    client = client_for("functions/decide")
+    headers, body = cloudevent(snapshot)
+    pending = client.post("/", headers={**headers, **auth}, data=body)
+    assert pending.status_code == 503, pending.json
+    assert pending.json["error"] == "snapshot_pending"
+    assert decisions(app_db, tenant) == []
+    with app_db.system() as s:
+        assert s.execute("SELECT count(*) FROM rejections WHERE event_id = :e",
+                         e=headers["ce-id"]).scalar() == 0
+    with owner_db.system() as s:
+        s.execute("UPDATE chain_snapshots SET published_at = now() WHERE snapshot_id = :i",
+                  i=snapshot.snapshot_id)
+    retried = client.post("/", headers={**headers, **auth}, data=body)
+    assert retried.status_code == 200 and retried.json["status"] == "done", retried.json
+    assert len(decisions(app_db, tenant)) == 1
