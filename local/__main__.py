@@ -1,6 +1,8 @@
 """``python -m local``: the local cloud from the command line.
 
-    python -m local run      start, print health, shut down (what `make run` does for now)
+    python -m local run      replay one market session end to end and write the report
+                             (what `make run` does; --help for --date, --speed, --source)
+    python -m local check    start, print health, shut down (exit 1 if unhealthy)
     python -m local up       start and keep running until Ctrl-C; the scheduler fires on the wall clock
 """
 
@@ -13,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
 from local.cloud import REPO_ROOT, CloudConfig, LocalCloud
@@ -32,8 +35,39 @@ def _parser() -> argparse.ArgumentParser:
                         help="start from an empty database and delete it on exit")
     common.add_argument("--json", action="store_true", help="print health as JSON")
     common.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    sub.add_parser("run", parents=[common],
+    sub.add_parser("check", parents=[common],
                    help="start the local cloud, print its health, shut it down (exit 1 if unhealthy)")
+    run = sub.add_parser(
+        "run", help="replay one market session through the local cloud and write the report",
+        description="Replay one trading session end to end: the local cloud comes up, two demo "
+                    "tenants are seeded, the scheduler fires chain_poll and news_ingest on the "
+                    "session clock, and every event flows through decide, risk_check and notify "
+                    "(to a local SMTP server and a signed-webhook receiver). A live view shows "
+                    "progress; at the end a self-contained HTML report is written and its path "
+                    "printed. Ctrl-C stops cleanly and still writes the report so far.")
+    run.add_argument("--date", type=date.fromisoformat, default=None,
+                     help="session date YYYY-MM-DD (default: 2026-04-08, an RBI policy day)")
+    run.add_argument("--symbol", default="NIFTY", choices=("NIFTY", "BANKNIFTY"),
+                     help="the index whose chain is polled (default: NIFTY)")
+    run.add_argument("--source", default="simulator",
+                     help="simulator (seeded, deterministic; default) or replay:DIR of recorded "
+                          "NSE/Upstox payloads, one per poll, in file-name order")
+    run.add_argument("--seed", type=int, default=1234, help="the simulator's seed (default 1234)")
+    run.add_argument("--speed", type=float, default=None,
+                     help="market seconds per wall second (60: a minute a second); default: "
+                          "as fast as the pipeline goes")
+    run.add_argument("--every", type=int, default=1, metavar="MIN",
+                     help="poll every MIN minutes of the session (default 1: 375 snapshots)")
+    run.add_argument("--minutes", type=int, default=None,
+                     help="stop after this many session minutes (a quick look)")
+    run.add_argument("--report", type=Path, default=None,
+                     help="where to write the HTML report (default: .local/session/report-DATE.html)")
+    run.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".local" / "session",
+                     help="where this run's database, logs and report live (recreated each run)")
+    run.add_argument("--no-live", action="store_true",
+                     help="print a line per 25 minutes instead of the live view")
+    run.add_argument("--json", action="store_true", help="print a JSON summary at the end")
+    run.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     up = sub.add_parser("up", parents=[common],
                         help="start the local cloud and keep it up until Ctrl-C")
     up.add_argument("--no-scheduler", action="store_true",
@@ -49,6 +83,10 @@ def _print_health(cloud: LocalCloud, as_json: bool) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "run":
+        from local.run import run_session
+
+        return run_session(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SIGTERM (a supervisor, `kill`) shuts down as cleanly as Ctrl-C.
@@ -62,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with LocalCloud(config) as cloud:
             healthy = _print_health(cloud, args.json)
-            if args.command == "run":
+            if args.command == "check":
                 print("shutting down ...", flush=True)
                 return 0 if healthy else 1
             print("\nto use the emulators from another shell (unset them before `make test`):")
