@@ -7,7 +7,6 @@ import argparse
 import json
 import logging
 import signal
-import statistics
 import sys
 import threading
 import time
@@ -84,12 +83,16 @@ def run_session(args: argparse.Namespace) -> int:
                 stop.set()
                 print("\ninterrupted: writing the report of what was played ...", flush=True)
             tally = run.poll()
+            tally.e2e_ms = _e2e(run)
+            play_s = run.play_s
+            t_report = time.monotonic()
             report_path = _write_report(run, options, tally, poll_ms)
+            print(f"  report written in {time.monotonic() - t_report:.1f} s", flush=True)
     except KeyboardInterrupt:
         print("\nstopped before the session started.", flush=True)
         return 130
     elapsed = time.monotonic() - t0
-    _summary(tally, report_path, elapsed, options, args.json)
+    _summary(tally, report_path, elapsed, play_s, options, args.json)
     return 130 if interrupted else 0
 
 
@@ -168,7 +171,7 @@ def _refresh(run: SessionRun) -> None:
 
 
 def _e2e(run: SessionRun) -> list[float]:
-    """Snapshot published → webhook received, ms, for the deliveries so far (the live lag)."""
+    """Snapshot stored → webhook received, ms, for the deliveries so far (the live lag)."""
     assert run.cloud is not None and run.webhooks is not None
     subjects = {d.subject: d.received_at for d in run.webhooks.received if d.subject}
     if not subjects:
@@ -178,7 +181,7 @@ def _e2e(run: SessionRun) -> list[float]:
     for tenant in run.tenants.values():
         with db.tenant(tenant) as s:
             for verdict_id, published in s.execute(
-                    "SELECT v.verdict_id, c.published_at FROM risk_verdicts v JOIN "
+                    "SELECT v.verdict_id, c.created_at FROM risk_verdicts v JOIN "
                     "chain_snapshots c ON c.snapshot_id = v.snapshot_id").rows:
                 got = subjects.get(str(verdict_id))
                 if got is not None and published is not None:
@@ -208,23 +211,26 @@ def _write_report(run: SessionRun, options: SessionOptions, tally: Any,
     return write_report(report, path)
 
 
-def _summary(tally: Any, report: Path, elapsed: float, options: SessionOptions,
-             as_json: bool) -> None:
-    e2e = sorted(tally.e2e_ms)
-    p50 = statistics.median(e2e) if e2e else None
-    p99 = e2e[min(len(e2e) - 1, int(round(0.99 * (len(e2e) - 1))))] if e2e else None
+def _summary(tally: Any, report: Path, elapsed: float, play_s: float,
+             options: SessionOptions, as_json: bool) -> None:
+    from local.session_report import percentile_ms
+
+    e2e = tally.e2e_ms
+    p50 = percentile_ms(e2e, 50) if e2e else None
+    p99 = percentile_ms(e2e, 99) if e2e else None
     summary = {
         "session": options.session_date.isoformat(), "symbol": options.symbol,
         "minutes": tally.minutes_done, "snapshots": tally.snapshots,
         "proposals": tally.proposals, "approved": tally.approved, "blocked": tally.blocked,
         "deliveries": tally.deliveries, "emails": tally.emails, "webhooks": tally.webhooks,
         "kill_switches": tally.kill_switches, "e2e_p50_ms": p50, "e2e_p99_ms": p99,
-        "elapsed_s": round(elapsed, 1), "report": str(report.resolve()),
+        "session_s": round(play_s, 1), "elapsed_s": round(elapsed, 1),
+        "report": str(report.resolve()),
     }
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    print(f"\nsession done in {elapsed:.0f} s: {tally.snapshots} snapshots, {tally.proposals} "
+    print(f"\nsession played in {play_s:.0f} s ({elapsed:.0f} s in all): {tally.snapshots} snapshots, {tally.proposals} "
           f"proposals, {tally.approved} approved, {sum(tally.blocked.values())} blocked, "
           f"{tally.emails} e-mails and {tally.webhooks} webhooks delivered"
           + (f"; snapshot → notification p50 {p50:.0f} ms, p99 {p99:.0f} ms" if e2e else ""))

@@ -258,6 +258,7 @@ class SessionRun:
         self.feeds: FeedServer | None = None
         self._stack = contextlib.ExitStack()
         self.scheduler_firings: list[Any] | None = None
+        self.play_s = 0.0  # wall seconds the session itself took (after warm-up)
 
     # lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> SessionRun:
@@ -380,6 +381,7 @@ class SessionRun:
         scheduler = LocalScheduler(jobs, cloud.urls, cloud.issuer,
                                    start=minutes[0] - timedelta(seconds=1))
         # every push subscription (the operator's dead-letter inbox is drained by nobody)
+        t_play = time.monotonic()
         idle_subs = [name for name in cloud.pubsub.stats()["backlog"]
                      if not name.endswith("--operator")]
         try:
@@ -411,6 +413,7 @@ class SessionRun:
                 if on_minute is not None:
                     on_minute(self.tally)
         finally:
+            self.play_s = time.monotonic() - t_play
             self.scheduler_firings = list(scheduler.history)
             scheduler.close()
 

@@ -72,7 +72,7 @@ def build_report(cloud: Any, *, symbol: str, session_date: date, source: str,
     lo, hi = _day_bounds(session_date)
     with db.system() as s:
         snaps = s.execute(
-            "SELECT snapshot_id, asof, spot, published_at FROM chain_snapshots WHERE symbol = :s "
+            "SELECT snapshot_id, asof, spot, created_at, published_at FROM chain_snapshots WHERE symbol = :s "
             "AND asof >= :lo AND asof < :hi AND published_at IS NOT NULL AND NOT bad_chain "
             "ORDER BY asof", s=symbol, lo=lo, hi=hi).dicts()
         smiles, gex = _smiles_and_gex(s, snaps, session_date)
@@ -150,14 +150,14 @@ def build_report(cloud: Any, *, symbol: str, session_date: date, source: str,
         recorded, snapshot_id = verdict_recorded[d.subject]
         to_delivery.append((d.received_at - recorded.timestamp()) * 1e3)
         snap = snap_by_id.get(snapshot_id)
-        if snap is not None and snap["published_at"] is not None:
-            end_to_end.append((d.received_at - snap["published_at"].timestamp()) * 1e3)
+        if snap is not None:
+            end_to_end.append((d.received_at - snap["created_at"].timestamp()) * 1e3)
 
     latencies = (hop("chain_poll: fired → snapshot stored and published", poll_ms),
                  hop("snapshot published → decision published (decide)", to_decision),
                  hop("decision published → verdict recorded (risk_check)", to_verdict),
                  hop("verdict recorded → webhook received (notify)", to_delivery),
-                 hop("end to end: snapshot published → notification received", end_to_end))
+                 hop("end to end: snapshot stored → notification received", end_to_end))
 
     served: dict[str, set[int]] = defaultdict(set)
     for (summary,) in runs:

@@ -88,6 +88,7 @@ __all__ = [
     "TARGET_STOP_RULE",
     "TOP_REASONS",
     "breakevens",
+    "inr",
     "payoff_at",
     "payoff_curve",
     "payoff_figure",
@@ -130,7 +131,7 @@ def _esc(x: object) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _inr(x: float, *, sign: bool = False) -> str:
+def inr(x: float, *, sign: bool = False) -> str:
     """Rupees with Indian digit grouping and paise: ``₹12,34,567.50``, ``-₹5.00``."""
     neg = x < 0 and round(abs(x), 2) > 0
     whole, frac = f"{abs(x):.2f}".split(".")
@@ -147,7 +148,7 @@ def _inr(x: float, *, sign: bool = False) -> str:
 
 
 def _money(x: float | None) -> str:
-    return "unbounded" if x is None else _inr(x)
+    return "unbounded" if x is None else inr(x)
 
 
 def _strike(k: Decimal | float) -> str:
@@ -491,7 +492,7 @@ def render_signal(signal: SignalApprovedV1 | SignalBlockedV1,
     elif isinstance(signal, SignalApprovedV1):
         data.update(size_multiplier=m, net_ev=signal.net_ev, total_costs=signal.total_costs)
         lines = [f"Size x{m:.2f}",
-                 f"Net EV after costs {_inr(signal.net_ev)} (costs {_inr(signal.total_costs)})"]
+                 f"Net EV after costs {inr(signal.net_ev)} (costs {inr(signal.total_costs)})"]
         text.extend(lines)
         body.append("".join(f"<p>{_esc(x)}</p>" for x in lines))
 
@@ -577,21 +578,21 @@ def _trade(proposal: DecisionProposedV1, signal: SignalApprovedV1 | SignalBlocke
                     f"(zone {entry['zone_low']:.2f}–{entry['zone_high']:.2f}, {tol}: {bound})")
     if target is not None and stop is not None:
         info.append(f"Target: close at {target['close_at']:.2f} "
-                    f"({_inr(target['pnl'], sign=True)}; {target['rule']}"
+                    f"({inr(target['pnl'], sign=True)}; {target['rule']}"
                     f"{', capped at max profit' if target['capped'] else ''})")
         info.append(f"Stop: close at {stop['close_at']:.2f} "
-                    f"({_inr(stop['pnl'], sign=True)}; {stop['rule']}"
+                    f"({inr(stop['pnl'], sign=True)}; {stop['rule']}"
                     f"{', capped at max loss' if stop['capped'] else ''})")
     info.append(f"Max profit {_money(max_profit)} · max loss {_money(max_loss)}")
     if bes:
         info.append("Breakevens " + " / ".join(_pts(b) for b in bes))
     info.append(f"Win probability {_pct(proposal.win_probability)}")
     if isinstance(signal, SignalApprovedV1):
-        info.append(f"Net EV after costs {_inr(signal.net_ev)} (costs "
-                    f"{_inr(signal.total_costs)}; gross {_inr(gross)})")
+        info.append(f"Net EV after costs {inr(signal.net_ev)} (costs "
+                    f"{inr(signal.total_costs)}; gross {inr(gross)})")
         data.update(net_ev=signal.net_ev, total_costs=signal.total_costs)
     else:
-        info.append(f"Expected gross edge {_inr(gross)} (before costs)")
+        info.append(f"Expected gross edge {inr(gross)} (before costs)")
     info.append(f"Regime: {proposal.regime}" + (f" ({regime_reason})" if regime_reason else ""))
     lines.extend(info)
     html_parts.append("<p>" + "<br>".join(_esc(x) for x in info) + "</p>")
