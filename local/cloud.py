@@ -360,6 +360,21 @@ class LocalCloud:
             return f"{url}?token={self.issuer.token(url, 'pubsub-push@local', ttl_seconds=7 * 86400)}"
         return url
 
+    def warm(self, timeout: float = 120.0) -> dict[str, Any]:
+        """``GET /warmup`` on every function at once (imports and services built ahead of
+        the first event, as a startup probe or min instances would); name → its answer."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(name: str) -> tuple[str, Any]:
+            try:
+                response = requests.get(f"{self.urls[name]}/warmup", timeout=timeout)
+                return name, response.json()
+            except (requests.RequestException, ValueError) as exc:
+                return name, {"error": str(exc)}
+
+        with ThreadPoolExecutor(max_workers=len(self.urls) or 1) as pool:
+            return dict(pool.map(one, self.urls))
+
     # clients for people and tests ----------------------------------------------------
     def publisher(self) -> Any:
         if self._publisher is None:

@@ -70,6 +70,9 @@ def run_session(args: argparse.Namespace) -> int:
             print(f"\r  warm-up: {stored} snapshots of the {WARMUP_SESSIONS} earlier sessions "
                   f"stored in {time.monotonic() - t_warm:.1f} s (decide's daily bars)", flush=True)
             run.seed_tenants()
+            warmed = run.warm()
+            print("  functions warmed (GET /warmup, as a startup probe would): " + ", ".join(
+                f"{n} {w.get('ms', '?')} ms" for n, w in warmed.items()), flush=True)
             print("  demo tenants: " + ", ".join(
                 f"{spec['label']}" for spec in DEMO_TENANTS) + "; both paper-only (dry-run lock)",
                 flush=True)

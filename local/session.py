@@ -297,6 +297,11 @@ class SessionRun:
                              extra_env=env, log_level="WARNING")
         self.cloud = self._stack.enter_context(LocalCloud(config))
 
+    def warm(self) -> dict[str, Any]:
+        """Warm every function (``GET /warmup``) so the session measures warm instances."""
+        assert self.cloud is not None
+        return self.cloud.warm()
+
     def seed_tenants(self) -> None:
         """Provision the demo tenants (each starts in the 14-day dry-run lock)."""
         assert self.cloud is not None and self.webhooks is not None
@@ -425,8 +430,11 @@ class SessionRun:
         t = self.tally
         db = cloud.app_db()
         with db.system() as s:
-            t.snapshots = s.execute("SELECT count(*) FROM chain_snapshots WHERE symbol = :s "
-                                    "AND published_at IS NOT NULL", s=self.options.symbol).scalar()
+            day = datetime.combine(self.options.session_date, dtime(0, 0), IST)
+            t.snapshots = s.execute(
+                "SELECT count(*) FROM chain_snapshots WHERE symbol = :s AND published_at IS NOT "
+                "NULL AND asof >= :d AND asof < :e", s=self.options.symbol, d=day,
+                e=day + timedelta(days=1)).scalar()
             t.kill_switches = [f"{r[0]}:{r[1]}" for r in s.execute(
                 "SELECT switch, scope FROM kill_switches WHERE tripped").rows]
         proposals = no_trade = approved = 0

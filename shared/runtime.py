@@ -329,12 +329,21 @@ class FunctionApp:
         Events published longer ago than this are dropped (acked) unprocessed.
     runtime_factory
         Builds the per-instance :class:`Runtime`; tests may pass settings through it.
+    warmup
+        What the first event would otherwise pay for, done ahead of it by ``GET /warmup``:
+        module names to import, or ``"module:function"`` to call (pure, no I/O; notify:
+        draw a tiny figure so matplotlib's fonts are loaded). ``GET /warmup`` also builds every registered service, so
+        the first real event of an instance pays no import or construction: what a
+        startup probe or a min-instances ping does in production, and ``make run`` before
+        its session.
     """
 
     def __init__(self, name: str, *, max_age: timedelta = timedelta(minutes=10),
-                 runtime_factory: Callable[[str], Runtime] | None = None) -> None:
+                 runtime_factory: Callable[[str], Runtime] | None = None,
+                 warmup: tuple[str, ...] = ()) -> None:
         self.name = name
         self.max_age = max_age
+        self.warmup_modules = warmup
         self._runtime_factory = runtime_factory or Runtime
         self._event_services: dict[str, Callable[[Runtime], EventHandler]] = {}
         self._scheduled: Callable[[Runtime], ScheduleHandler] | None = None
@@ -362,7 +371,7 @@ class FunctionApp:
         identity reaches the service (no invoker allow-list): the service must authorise
         the caller itself (risk_check: per-tenant grants). Permanent
         errors answer with their status and reason, transient ones 503."""
-        if not path.startswith("/") or path in ("/", "/run", "/health"):
+        if not path.startswith("/") or path in ("/", "/run", "/health", "/warmup"):
             raise ValueError(f"{path!r} is not a free API path")
         self._api[path] = (command, service)
 
@@ -405,6 +414,8 @@ class FunctionApp:
             return _json(200, {"function": self.name, "status": "ok", "topics": list(self.topics),
                                "scheduled": self._scheduled is not None,
                                **({"api": sorted(self._api)} if self._api else {})})
+        if request.method == "GET" and path == "/warmup":
+            return self._warm()
         routes = {"/": bool(self._event_services), "/run": self._scheduled is not None,
                   **{api: True for api in self._api}}
         if not routes.get(path):
@@ -433,6 +444,41 @@ class FunctionApp:
         if path in self._api:
             return self._handle_api(rt, path, body, principal.email)
         return self._handle_event(rt, request.headers, body)
+
+    def _warm(self):
+        """``GET /warmup``: import the declared modules, build every service, fill the
+        connection pool and build the Pub/Sub publisher. Idempotent and side-effect free (nothing is read or written); a
+        failure is reported, not raised, since a warm-up must never take an instance down."""
+        import importlib
+        import time as _time
+
+        t0 = _time.perf_counter()
+        built: list[str] = []
+        try:
+            for spec in self.warmup_modules:
+                module, _, function = spec.partition(":")
+                loaded = importlib.import_module(module)
+                if function:
+                    getattr(loaded, function)()
+            for topic, build in self._event_services.items():
+                self._handler(topic, build)
+                built.append(topic)
+            if self._scheduled is not None:
+                self._handler("schedule", self._scheduled)
+                built.append("/run")
+            for path, (_, build) in self._api.items():
+                self._handler(f"api:{path}", build)
+                built.append(path)
+            connections = self.runtime().database.prewarm()
+            bus = self.runtime().bus
+            if hasattr(bus, "warm"):
+                bus.warm()
+        except Exception as exc:  # reported to the caller; the instance stays up
+            logger.warning("warm-up failed: %r", exc)
+            return _json(503, {"error": "warmup_failed", "reason": repr(exc)})
+        return _json(200, {"function": self.name, "modules": list(self.warmup_modules),
+                           "built": built, "connections_opened": connections,
+                           "ms": round((_time.perf_counter() - t0) * 1e3, 1)})
 
     def _handle_api(self, rt: Runtime, path: str, body: bytes, caller: str):
         from pydantic import ValidationError

@@ -8,7 +8,10 @@ from shared import contracts
 from shared.runtime import FunctionApp
 from shared.services.notify import NotifyService
 
-app = FunctionApp("notify", max_age=timedelta(hours=1))
+# the payoff diagram's matplotlib costs ~1 s to import and load its fonts: GET /warmup
+# takes that ahead of the first signal
+app = FunctionApp("notify", max_age=timedelta(hours=1),
+                  warmup=("shared.domain.notify.render:prime_renderer",))
 for contract in (
     contracts.SignalApprovedV1,
     contracts.SignalBlockedV1,

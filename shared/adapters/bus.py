@@ -41,6 +41,11 @@ class PubSubBus:
                 self._client = pubsub_v1.PublisherClient()
             return self._client
 
+    def warm(self) -> None:
+        """Import the client library and build the publisher now (a few hundred
+        milliseconds) rather than on the first publish."""
+        self._publisher()
+
     def topic_path(self, topic: str) -> str:
         return f"projects/{self._project}/topics/{topic}"
 

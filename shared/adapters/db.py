@@ -384,6 +384,18 @@ class Database:
         self._lock = threading.Lock()
         self._max_idle = max_idle
 
+    def prewarm(self, n: int | None = None) -> int:
+        """Open connections until ``n`` (default: the pool's idle maximum) are idle, so the
+        first concurrent transactions pay no connect (pg8000's SCRAM handshake is pure
+        Python, tens of milliseconds a connection). Returns how many were opened."""
+        want = min(self._max_idle if n is None else n, self._max_idle)
+        with self._lock:
+            missing = want - len(self._idle)
+        opened = [self._factory() for _ in range(max(missing, 0))]
+        for conn in opened:
+            self._release(conn, healthy=True)
+        return len(opened)
+
     def _acquire(self) -> PgConnection:
         with self._lock:
             if self._idle:

@@ -29,6 +29,32 @@ def test_health_needs_no_token_and_names_the_function(client_for):
     assert response.json == {"function": "probe", "status": "ok", "topics": ["local.probe"], "scheduled": True}
 
 
+def test_warmup_builds_every_service_and_imports_the_declared_modules(client_for):
+    import sys
+
+    response = client_for("functions/notify").get("/warmup")
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["function"] == "notify" and "shared.domain.notify.render:prime_renderer" in body["modules"]
+    assert {"signal.approved", "killswitch.tripped", "/run"} <= set(body["built"])
+    assert "matplotlib.backends.backend_agg" in sys.modules
+    again = client_for("functions/risk_check").get("/warmup")
+    assert again.status_code == 200 and {"decision.proposed", "/check"} <= set(again.json["built"])
+
+
+def test_a_failing_warmup_is_reported_and_the_instance_stays_up(function_env):
+    import flask
+
+    from shared.runtime import FunctionApp
+
+    app = FunctionApp("probe", warmup=("no_such_module_for_qs",))
+    with flask.Flask(__name__).test_request_context("/warmup", method="GET") as ctx:
+        response = app.handle(ctx.request)
+    assert response.status_code == 503 and b"warmup_failed" in response.get_data()
+    with flask.Flask(__name__).test_request_context("/health", method="GET") as ctx:
+        assert app.handle(ctx.request).status_code == 200
+
+
 def test_an_event_is_written_once_however_often_it_is_delivered(client_for, auth, app_db):
     client = client_for("local/probe")
     headers, body = cloudevent(ping())

@@ -93,6 +93,7 @@ __all__ = [
     "payoff_curve",
     "payoff_figure",
     "payoff_png",
+    "prime_renderer",
     "render_event",
     "render_signal",
     "sized_lots",
@@ -334,6 +335,23 @@ def payoff_png(proposal: DecisionProposedV1, *, size_multiplier: float = 1.0) ->
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
     return buf.getvalue()
+
+
+def prime_renderer() -> None:
+    """Draw and encode a tiny figure with text, discarding it: the first figure of a
+    process loads matplotlib's fonts and Agg (about half a second), which a warm-up
+    (``GET /warmup``) takes ahead of the first signal. Pure: nothing is read or written."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0.0, 1.0], [0.0, 1.0])
+    ax.set_title("warm-up ₹")
+    fig.savefig(io.BytesIO(), format="png", dpi=_DPI)
 
 
 # ---------------------------------------------------------------------------- signal cards
