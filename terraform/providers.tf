@@ -1,0 +1,17 @@
+provider "google" {
+  project = var.project_id
+  region  = var.region
+
+  default_labels = local.labels
+}
+
+provider "google-beta" {
+  project = var.project_id
+  region  = var.region
+
+  default_labels = local.labels
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
