@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from shared.adapters.db import Session
-from shared.contracts import DecisionProposedV1, Leg, OptionType
+from shared.contracts import DecisionProposedV1, Leg, OptionType, Side
 from shared.domain.calendar import ist_day_start
 from shared.domain.chain import ChainSnapshot
 from shared.domain.decide.bandit import ThompsonBandit
@@ -307,7 +307,7 @@ def settle_expired(s: Session, now: datetime,
         for leg in held:
             k = float(leg.strike)
             intrinsic = max(spot - k, 0.0) if leg.option_type == OptionType.CE else max(k - spot, 0.0)
-            units = leg.lots * lot_size * (1 if leg.side.value == "BUY" else -1)
+            units = leg.lots * lot_size * (1 if leg.side is Side.BUY else -1)
             value += units * intrinsic
         pnl = value + float(premium)
         s.execute("UPDATE paper_positions SET status = 'closed', closed_at = :t, "

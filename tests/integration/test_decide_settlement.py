@@ -22,6 +22,8 @@ PREMIUM = 3_000.0  # received
 MARGIN = 50_000.0
 LEGS = ((25_300, "CE", Side.SELL), (25_400, "CE", Side.BUY),
         (25_100, "PE", Side.SELL), (25_000, "PE", Side.BUY))
+# a bought leg deep in the money at expiry: its sign matters (a debit call spread, ITM)
+ITM_BOUGHT = ((24_000, "CE", Side.BUY), (24_500, "CE", Side.SELL))
 
 
 def _message(app_db, snapshot_id: uuid.UUID) -> ChainSnapshotV1:
@@ -31,11 +33,12 @@ def _message(app_db, snapshot_id: uuid.UUID) -> ChainSnapshotV1:
     return ChainSnapshotV1(**{**row, "expiries": tuple(row["expiries"])})
 
 
-def _open_position(app_db, tenant: uuid.UUID, snapshot_id: uuid.UUID) -> uuid.UUID:
+def _open_position(app_db, tenant: uuid.UUID, snapshot_id: uuid.UUID, legs_spec=LEGS
+                   ) -> uuid.UUID:
     """A decided, approved iron condor expiring on EXPIRED, as decide and risk_check leave it."""
     proposal_id, verdict_id, position_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     legs = [Leg(expiry=EXPIRED, strike=Decimal(k), option_type=OptionType(t), side=side, lots=1,
-                price=Decimal("10")).model_dump(mode="json") for k, t, side in LEGS]
+                price=Decimal("10")).model_dump(mode="json") for k, t, side in legs_spec]
     opened = datetime(2025, 7, 9, 11, 0, tzinfo=IST)
     with app_db.tenant(tenant) as s:
         s.execute("INSERT INTO decisions (decision_id, tenant_id, snapshot_id, event_id, symbol, "
@@ -57,17 +60,21 @@ def _open_position(app_db, tenant: uuid.UUID, snapshot_id: uuid.UUID) -> uuid.UU
     return position_id
 
 
-def test_an_expired_position_is_settled_and_credited_to_the_bandit_once(pg, app_db, make_tenant):
+@pytest.mark.parametrize("legs_spec", [LEGS, ITM_BOUGHT], ids=["condor", "itm_bought_leg"])
+def test_an_expired_position_is_settled_and_credited_to_the_bandit_once(pg, app_db, make_tenant,
+                                                                         legs_spec):
     from shared.adapters.bus import PubSubBus
     from shared.domain.decide.bandit import ArmPosterior, ThompsonBandit
     from shared.rules import default_calendar, risk_free_rate
     from shared.services.decide import DecideService, ModelSource
 
-    settle_day, _ = store_chain(pg, "10-Jul-2025 15:00:00", datetime(2025, 7, 10, 15, 0, tzinfo=IST))
-    later, _ = store_chain(pg, "14-Jul-2025 11:00:00", datetime(2025, 7, 14, 11, 0, tzinfo=IST))
-    again, _ = store_chain(pg, "15-Jul-2025 11:00:00", datetime(2025, 7, 15, 11, 0, tzinfo=IST))
+    m = 0 if legs_spec is LEGS else 1  # each case stores its own snapshots (one database)
+    settle_day, _ = store_chain(pg, f"10-Jul-2025 15:0{m}:00",
+                                datetime(2025, 7, 10, 15, m, tzinfo=IST))
+    later, _ = store_chain(pg, f"14-Jul-2025 11:0{m}:00", datetime(2025, 7, 14, 11, m, tzinfo=IST))
+    again, _ = store_chain(pg, f"15-Jul-2025 11:0{m}:00", datetime(2025, 7, 15, 11, m, tzinfo=IST))
     tenant = make_tenant("decide-settlement")
-    position = _open_position(app_db, tenant, settle_day)
+    position = _open_position(app_db, tenant, settle_day, legs_spec)
     service = DecideService(db=app_db, bus=PubSubBus("qs-settlement-test"),
                             calendar=default_calendar(), rate_on=risk_free_rate,
                             models=ModelSource.none())
@@ -79,7 +86,10 @@ def test_an_expired_position_is_settled_and_credited_to_the_bandit_once(pg, app_
         spot = s.execute("SELECT spot FROM chain_snapshots WHERE snapshot_id = :i",
                          i=settle_day).scalar()
     value = sum((1 if side is Side.BUY else -1) * LOT *
-                (max(spot - k, 0.0) if t == "CE" else max(k - spot, 0.0)) for k, t, side in LEGS)
+                (max(spot - k, 0.0) if t == "CE" else max(k - spot, 0.0))
+                for k, t, side in legs_spec)
+    if legs_spec is ITM_BOUGHT:
+        assert spot > 24_500  # both legs in the money: a wrong sign would flip the P&L
     expected_pnl = value + PREMIUM
     with app_db.tenant(tenant) as s:
         closed = s.execute("SELECT status, realized_pnl, closed_at FROM paper_positions "
@@ -93,7 +103,7 @@ def test_an_expired_position_is_settled_and_credited_to_the_bandit_once(pg, app_
             "SELECT bandit FROM decide_tenant_state").scalar()))
     assert closed["status"] == "closed"
     assert closed["realized_pnl"] == pytest.approx(expected_pnl, abs=1e-6)
-    assert closed["closed_at"] - datetime(2025, 7, 14, 11, 0, tzinfo=IST) == timedelta(0)
+    assert closed["closed_at"] - datetime(2025, 7, 14, 11, m, tzinfo=IST) == timedelta(0)
     details = audit if isinstance(audit, dict) else json.loads(audit)
     assert details["settlement_spot"] == pytest.approx(spot)
     assert credited is not None
