@@ -15,6 +15,10 @@ Benchmarks:
   (``bench/decide.py``);
 * news: parse (feedparser), dedup and classify 1,000 items of the kit's real feed
   (``bench/news.py``);
+* replay: one full simulated session in process, as ``qs replay`` runs it
+  (``bench/replay.py``);
+* session: the same session through the local cloud at max speed, as ``make run`` plays
+  it, with the snapshot-to-notification latency (``bench/session.py``);
 * cold import time of each function's entry module (fresh interpreter, median of N), the
   number that dominates a Cloud Function's cold start;
 * local cloud start time (Postgres, emulators, seven functions, topology), median of N.
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="samples per measurement (default 5)")
     parser.add_argument("--skip-cloud", action="store_true", help="skip the local cloud start benchmark")
+    parser.add_argument("--skip-session", action="store_true",
+                        help="skip the full session through the local cloud (about 2 min)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
 
@@ -112,6 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     from bench import news
 
     results.update(news.run(args.runs))
+    print("replay: one session in process (qs replay) ...", file=sys.stderr, flush=True)
+    from bench import replay
+
+    results.update(replay.run(min(args.runs, 3)))
+    if not args.skip_session:
+        print("session: make run's full session through the local cloud (about 2 min) ...",
+              file=sys.stderr, flush=True)
+        from bench import session
+
+        results.update(session.run())
     if not args.skip_cloud:
         print("local cloud start ...", file=sys.stderr, flush=True)
         s = cloud_start(args.runs)

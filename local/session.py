@@ -41,18 +41,20 @@ from zoneinfo import ZoneInfo
 
 from local.cloud import REPO_ROOT, CloudConfig, LocalCloud
 from shared.adapters.replay_clock import write_anchor
+from shared.replay.config import DEFAULT_DATE  # the same day as `qs replay`'s
 from shared.topology import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
 IST = ZoneInfo("Asia/Kolkata")
 KIT = REPO_ROOT.parent / "shared" / "fixtures"
-DEFAULT_DATE = date(2026, 4, 8)
-"""The RBI MPC's April 2026 policy decision (10:00 IST, ``shared/data/event_calendar.csv``):
-a simulated NIFTY day on which the calendar's news gate has something to do."""
 
 WARMUP_SESSIONS = 23
-WARMUP_TIMES = (dtime(9, 20), dtime(15, 25))  # IST: a session's bar needs a range
+# IST: eight polls a session, so each stored day's bar (open, high, low, close of its
+# snapshots) has a range close to the minute-by-minute one decide sees in production; two
+# polls would understate the Garman-Klass variance, and the HAR forecast with it
+WARMUP_TIMES = tuple(dtime(h, m) for h, m in ((9, 16), (10, 10), (11, 5), (12, 0), (12, 55),
+                                              (13, 50), (14, 45), (15, 29)))
 SIGNING_KEY = "make-run-local-webhook-signing-key-0123456789"
 # a replay retries fast: a transient failure must not stall the session clock for 10 s
 REPLAY_RETRY = RetryPolicy(minimum_backoff=timedelta(seconds=1),
@@ -338,9 +340,9 @@ class SessionRun:
 
     def warm_up(self, sessions: int = WARMUP_SESSIONS,
                 on_session: Callable[[int, date], None] | None = None) -> int:
-        """Store the chains of the ``sessions`` trading days before the session (an early and
-        a late poll each), so decide's models have the daily bars they need: the HAR vol
-        forecast reads 22 completed sessions. Run before the tenants exist, as the market's
+        """Store the chains of the ``sessions`` trading days before the session (eight polls
+        each, :data:`WARMUP_TIMES`), so decide's models have the daily bars they need: the
+        HAR vol forecast reads 22 completed sessions. Run before the tenants exist, as the market's
         history exists before a client signs up: decide records market runs, proposes
         nothing. Returns the number of snapshots stored."""
         from local.scheduler import LocalScheduler

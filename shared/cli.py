@@ -10,6 +10,10 @@
                    [--exercise --intrinsic X] [--plan standard]   dated Indian charges as JSON
     qs calendar expiries SYMBOL --from D --to D   expiries (weekly/monthly, holiday-shifted)
     qs calendar lot-size SYMBOL --expiry D        the dated lot size of a contract
+    qs replay [--symbol S] [--date D | --days N] [--source simulator|replay:DIR] [--seed N]
+              [--tenants N] [--conservative] [--models auto|har|none] [--report PATH.html]
+              [--json] [--no-progress]
+                                   replay sessions in process: decisions, paper P&L, PSR/DSR
     qs contracts                   list every topic and its contract versions
     qs contracts TOPIC             print a contract's newest JSON schema
 """
@@ -269,6 +273,12 @@ def _news_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from shared.replay.command import main as replay_main
+
+    return replay_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qs", description="Quantsentinel command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -372,6 +382,54 @@ def build_parser() -> argparse.ArgumentParser:
     nparse.add_argument("--now", help="the clock for future-date checks (ISO with zone; "
                                       "default: now)")
     nparse.set_defaults(func=_news_parse)
+
+    replay = sub.add_parser(
+        "replay", help="replay sessions in process: decisions, risk, paper P&L, PSR/DSR",
+        description="Plays market sessions through chain_poll's analysis, decide, the risk "
+                    "castle and a paper book, in process (no database, no emulators). By "
+                    "default one simulated NIFTY session (2025-07-16, seed 1234: 375 "
+                    "one-minute snapshots, 4 expiries) for two demo tenants (paper-desk: "
+                    "in the dry-run lock, 10 lakh; live-desk: 50 lakh, looser limits). "
+                    "Paper P&L is after the Indian cost engine's charges and slippage; "
+                    "Sharpe is per trade (return on the capital the trade tied up), PSR "
+                    "against zero, DSR deflated for the strategies tried.",
+        epilog="examples: qs replay --days 5 --no-progress | qs replay --source "
+               "replay:../shared/fixtures/nse_option_chain --json | qs replay "
+               "--conservative --report /tmp/replay.html")
+    replay.add_argument("--symbol", default="NIFTY",
+                        help="index to replay: NIFTY, BANKNIFTY, FINNIFTY or MIDCPNIFTY "
+                             "(default NIFTY); recorded payloads of other symbols are skipped")
+    when = replay.add_mutually_exclusive_group()
+    when.add_argument("--date", type=_iso_date,
+                      help="session date (ISO; default 2025-07-16 simulated, every date "
+                           "found when replaying files)")
+    when.add_argument("--days", type=int,
+                      help="number of sessions: consecutive trading days from 2025-07-16 "
+                           "(simulator; decide's learning and the bandits carry over), or the "
+                           "first N dates found (files)")
+    replay.add_argument("--source", default="simulator",
+                        help="'simulator' (default) or 'replay:DIR' (recorded NSE/Upstox "
+                             "payloads, one snapshot per file, grouped by their own date)")
+    replay.add_argument("--seed", type=int, default=1234,
+                        help="simulator seed (default 1234): the same seed, the same session")
+    replay.add_argument("--tenants", type=int, default=2,
+                        help="demo tenants (default 2: paper-desk and live-desk; more are "
+                             "variants with more capital)")
+    replay.add_argument("--conservative", action="store_true",
+                        help="report the conservative P&L: slippage x2 and, on scheduled-"
+                             "event days, adverse index moves x1.5 (same decisions)")
+    replay.add_argument("--models", choices=("auto", "har", "none"), default="auto",
+                        help="decide's models: har (the nightly log-HAR vol models fitted in "
+                             "process on the kit's NIFTY daily history, after 25 simulated "
+                             "warm-up sessions, as make run trains them), none (an empty "
+                             "registry: no forecast, so the cost wall blocks every proposal), "
+                             "or auto (default: har when the kit's history is there)")
+    replay.add_argument("--report", metavar="PATH.html",
+                        help="write the HTML session report there and print its path")
+    replay.add_argument("--json", action="store_true", help="print a JSON summary instead")
+    replay.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it is shown only when stderr is a terminal)")
+    replay.set_defaults(func=_replay)
 
     contracts = sub.add_parser("contracts", help="message contracts per topic")
     contracts.add_argument("topic", nargs="?", help="print this topic's newest JSON schema")

@@ -44,7 +44,7 @@ def test_a_short_session_flows_through_every_function(session):
     assert summary["deliveries"].get("sent", 0) > 0
     assert summary["webhooks"] > 0 and summary["emails"] > 0
     assert summary["e2e_p50_ms"] is not None and summary["e2e_p50_ms"] > 0
-    assert "warm-up: 46 snapshots" in stdout  # 23 earlier sessions, two polls each
+    assert "warm-up: 184 snapshots" in stdout  # 23 earlier sessions, eight polls each
     assert "retrain" in stdout and "promoted" in stdout
 
 
