@@ -387,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         "replay", help="replay sessions in process: decisions, risk, paper P&L, PSR/DSR",
         description="Plays market sessions through chain_poll's analysis, decide, the risk "
                     "castle and a paper book, in process (no database, no emulators). By "
-                    "default one simulated NIFTY session (2025-07-16, seed 1234: 375 "
+                    "default one simulated NIFTY session (2026-04-08, an RBI policy day as in make run; seed 1234: 375 "
                     "one-minute snapshots, 4 expiries) for two demo tenants (paper-desk: "
                     "in the dry-run lock, 10 lakh; live-desk: 50 lakh, looser limits). "
                     "Paper P&L is after the Indian cost engine's charges and slippage; "
@@ -401,10 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default NIFTY); recorded payloads of other symbols are skipped")
     when = replay.add_mutually_exclusive_group()
     when.add_argument("--date", type=_iso_date,
-                      help="session date (ISO; default 2025-07-16 simulated, every date "
+                      help="session date (ISO; default 2026-04-08 simulated, every date "
                            "found when replaying files)")
     when.add_argument("--days", type=int,
-                      help="number of sessions: consecutive trading days from 2025-07-16 "
+                      help="number of sessions: consecutive trading days from 2026-04-08 "
                            "(simulator; decide's learning and the bandits carry over), or the "
                            "first N dates found (files)")
     replay.add_argument("--source", default="simulator",
