@@ -64,9 +64,15 @@ def run_session(args: argparse.Namespace) -> int:
                         if isinstance(m, dict)]
             print(f"  retrain: {_describe_training(trained, promoted)}", flush=True)
             t_warm = time.monotonic()
-            stored = run.warm_up(on_session=lambda i, d: print(
-                f"\r  warm-up: {i}/{WARMUP_SESSIONS} earlier sessions stored ({d.isoformat()})",
-                end="", flush=True))
+            def warm_progress(i: int, d: Any) -> None:
+                if options.live:  # a terminal: one line, rewritten
+                    print(f"\r  warm-up: {i}/{WARMUP_SESSIONS} earlier sessions stored "
+                          f"({d.isoformat()})", end="", flush=True)
+                elif i % 8 == 0:  # a log: a line now and then
+                    print(f"  warm-up: {i}/{WARMUP_SESSIONS} earlier sessions stored",
+                          flush=True)
+
+            stored = run.warm_up(on_session=warm_progress)
             print(f"\r  warm-up: {stored} snapshots of the {WARMUP_SESSIONS} earlier sessions "
                   f"stored in {time.monotonic() - t_warm:.1f} s (decide's daily bars)", flush=True)
             run.seed_tenants()
