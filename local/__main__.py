@@ -89,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_session(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # SIGTERM (a supervisor, `kill`) shuts down as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # SIGTERM and SIGHUP shut down as cleanly as Ctrl-C.
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # a supervisor, `kill`, a closed terminal
+        signal.signal(signum, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     external = os.environ.get("PUBSUB_EMULATOR_HOST")  # an official emulator already running
     config = CloudConfig(state_dir=args.state_dir, fresh=args.fresh, external_pubsub=external,
                          scheduler_clock=args.command == "up" and not args.no_scheduler)

@@ -38,7 +38,8 @@ def run_session(args: argparse.Namespace) -> int:
 
     configure_logging("make-run", level="DEBUG" if args.verbose else "WARNING")
     options = options_from_args(args)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # a supervisor, `kill`, a closed terminal
+        signal.signal(signum, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     t0 = time.monotonic()
     print(f"make run: replaying the {options.symbol} session of "
           f"{options.session_date.isoformat()} ({options.source}, seed {options.seed}) through "
