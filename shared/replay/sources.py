@@ -1,13 +1,17 @@
 """The sessions a replay plays: simulated days, or recorded payloads grouped by day.
 
 * **Simulated** (:func:`simulated_sessions`): one :class:`~shared.adapters.providers.
-  simulator.MarketSimulator` per trading day, played through its
-  :class:`~shared.adapters.providers.simulator.SimulatorProvider` minute by minute: each
-  snapshot is the NSE-format payload of that minute, fetched and parsed exactly as
-  chain_poll fetches and parses it. Day 1 uses the seed; a later day ``k`` a seed derived
-  from ``(seed, k)`` and starts from the previous day's last spot times a seeded overnight
-  gap (``N(0, 0.4 %)``, as :func:`shared.domain.models.wings.simulate_sessions` chains
-  days), so a multi-day replay is one continuous path.
+  simulator.MarketSimulator` per trading day, played minute by minute: each snapshot is
+  :meth:`~shared.adapters.providers.simulator.MarketSimulator.snapshot_at`, the snapshot
+  the NSE parser makes of that minute's NSE-format payload (what chain_poll would fetch
+  through the :class:`~shared.adapters.providers.simulator.SimulatorProvider` and parse),
+  built from the simulator's arrays: the replay skips the wire format (the JSON round
+  trip was most of the simulation time), and ``tests/unit/test_simulator_snapshot.py``
+  tests that the two are identical, array by array, minute by minute. Day 1 uses the
+  seed; a later day ``k`` a seed derived from ``(seed, k)`` and starts from the previous
+  day's last spot times a seeded overnight gap (``N(0, 0.4 %)``, as
+  :func:`shared.domain.models.wings.simulate_sessions` chains days), so a multi-day
+  replay is one continuous path.
 * **Recorded** (:func:`recorded_sessions`): every ``*.json`` file of a directory, read
   by :class:`~shared.adapters.providers.replay.ReplayProvider` and parsed by it (wire
   format detected per file). Each file is one snapshot; snapshots are grouped by their own
@@ -106,7 +110,7 @@ def simulated_sessions(symbol: str, start: date, days: int, *, seed: int,
     """``days`` consecutive simulated sessions of ``symbol`` from ``start`` (see the
     module docstring). Raises :class:`ReplayInputError` for an unknown symbol, a day
     without a session, or a date outside the calendar."""
-    from shared.adapters.providers.simulator import MarketSimulator, SimulatorProvider
+    from shared.adapters.providers.simulator import MarketSimulator
 
     sym = _check_symbol(symbol, calendar)
     if days < 1:
@@ -128,11 +132,10 @@ def simulated_sessions(symbol: str, start: date, days: int, *, seed: int,
             np.random.SeedSequence([seed, k, 1])).standard_normal())
         spot0 = float(sim.spot_path()[-1]) * math.exp(gap)
 
-        provider = SimulatorProvider(sim)
-
-        def minute(i: int, sim: MarketSimulator = sim,
-                   provider: SimulatorProvider = provider) -> ChainSnapshot:
-            return provider.parse(provider.fetch(sim.symbol, sim.time_at(i)))
+        def minute(i: int, sim: MarketSimulator = sim) -> ChainSnapshot:
+            # = SimulatorProvider(sim).parse(SimulatorProvider(sim).fetch(sim.symbol,
+            # sim.time_at(i))), without the JSON (see the module docstring)
+            return sim.snapshot_at(i)
 
         def play(sim: MarketSimulator = sim,
                  minute: Callable[[int], ChainSnapshot] = minute) -> Iterator[ChainSnapshot]:

@@ -3,7 +3,9 @@
 :class:`MarketSimulator` simulates one trading session of an index, minute by minute, and
 renders the option chain of any minute as an NSE ``/api/option-chain-indices`` JSON body
 (:meth:`MarketSimulator.payload_at`), which :func:`shared.adapters.providers.parse_payload`
-parses like a live payload. :class:`SimulatorProvider` wraps it as a
+parses like a live payload; :meth:`MarketSimulator.snapshot_at` is that parsed snapshot
+built without the JSON (identical, as tested; ``qs replay`` plays it).
+:class:`SimulatorProvider` wraps it as a
 :class:`~shared.adapters.providers.base.ChainProvider`; :func:`record_session` writes a
 session to files that :class:`~shared.adapters.providers.replay.ReplayProvider` plays back.
 
@@ -151,7 +153,7 @@ import orjson
 from shared.adapters.providers.base import IST, RawPayload, RequestRejected
 from shared.domain.black76 import NSE_TICK, black76_price
 from shared.domain.calendar import CalendarDataError, MarketCalendar, Session
-from shared.domain.chain import ChainSnapshot
+from shared.domain.chain import ChainSnapshot, Missing
 
 __all__ = [
     "MarketSimulator",
@@ -303,6 +305,22 @@ class _Chain:
     strike_prices: tuple[int | float, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What the NSE parser derives from a payload's structure alone, the same every minute:
+    the legs in its order, their keys and the snapshot flags (see
+    :meth:`MarketSimulator.snapshot_at`). The arrays are read-only and shared by the
+    snapshots."""
+
+    order: npt.NDArray[np.intp]  # simulator leg index of each snapshot leg
+    expiry: npt.NDArray[np.datetime64]
+    strike: Floats
+    is_call: npt.NDArray[np.bool_]
+    oi_prev: npt.NDArray[np.int64]  # in snapshot order
+    expiries: tuple[date, ...]
+    flags: tuple[str, ...]
+
+
 class MarketSimulator:
     """One simulated session of ``symbol`` on ``session_date`` (see the module docstring).
 
@@ -390,6 +408,7 @@ class MarketSimulator:
 
         self._simulate_path(spot0)
         self._chain_cache: _Chain | None = None
+        self._layout_cache: _Layout | None = None
 
     def _later_session_minutes(self, close: datetime) -> int:
         """Session minutes of the trading days after the session date up to ``close``."""
@@ -804,6 +823,95 @@ class MarketSimulator:
             "bid": np.where(ch.bid[i] > 0, bid, np.nan),
             "ask": np.where(ch.ask[i] > 0, ask, np.nan),
         }
+
+    # ------------------------------------------------------------------ the snapshot
+
+    def _layout(self) -> _Layout:
+        if self._layout_cache is None:
+            self._layout_cache = self._build_layout()
+        return self._layout_cache
+
+    def _build_layout(self) -> _Layout:
+        """Mirror of the structural part of ``parse_nse_obj`` and ``base.assemble`` on the
+        payload's rows: leg keys, the sort (expiry, strike, CE before PE), duplicates and
+        the absent-leg flags, in the order the parser appends them."""
+        ch = self._chain()
+        epoch = date(1970, 1, 1).toordinal()
+        days = np.array([d.toordinal() - epoch for d in self.expiries], dtype=np.int64)
+        exp = days[ch.leg_expiry]
+        strike = np.array(ch.strike_out, dtype=np.float64)  # as serialised, as to_floats
+        call = ch.leg_call.copy()
+        flags: list[str] = []
+        absent_ce = sum(1 for _, _, ce, _ in ch.rows if ce < 0)
+        empty_rows = sum(1 for _, _, ce, pe in ch.rows if ce < 0 and pe < 0)
+        absent_pe = sum(1 for _, _, ce, pe in ch.rows if ce >= 0 and pe < 0)
+        if absent_ce:
+            flags.append(f"absent_ce={absent_ce}")
+        if absent_pe:
+            flags.append(f"absent_pe={absent_pe}")
+        if empty_rows:
+            flags.append(f"empty_rows={empty_rows}")
+        order = np.lexsort((~call, strike, exp))
+        exp, strike, call = exp[order], strike[order], call[order]
+        dup = np.zeros(order.shape[0], dtype=np.bool_)
+        dup[1:] = (exp[1:] == exp[:-1]) & (strike[1:] == strike[:-1]) & (call[1:] == call[:-1])
+        if dup.any():  # never with the simulator's grid; mirrored all the same
+            flags.append(f"duplicate_legs={int(dup.sum())}")
+            order, exp, strike, call = order[~dup], exp[~dup], strike[~dup], call[~dup]
+        expiries = tuple(date.fromordinal(int(d) + epoch) for d in np.unique(exp))
+        expiry = exp.astype("datetime64[D]")
+        oi_prev = ch.oi_prev[order]
+        for arr in (order, expiry, strike, call, oi_prev):
+            arr.setflags(write=False)
+        return _Layout(order=order, expiry=expiry, strike=strike, is_call=call,
+                       oi_prev=oi_prev, expiries=expiries, flags=tuple(flags))
+
+    def snapshot_at(self, i: int) -> ChainSnapshot:
+        """The snapshot of minute ``i``: exactly what the NSE parser makes of
+        :meth:`payload_at` (``SimulatorProvider.parse(SimulatorProvider.fetch(...))``,
+        labelled ``"simulator"``), built from the simulator's arrays without the JSON.
+
+        Every value is the payload's (prices and the percent IV rounded to 2 dp as
+        serialised, the time to the second) put through what the parser does to it: zero
+        or non-finite prices and IVs become NaN with their :class:`Missing` flag, the IV
+        is divided by 100, OI, its change and volume are contracts as floats, a leg with a
+        last price and no volume today is ``STALE_PRICE``, the legs are sorted by expiry,
+        strike, CE before PE, and the flags count the rows without a CE or a PE. The
+        identity is tested minute by minute (``tests/unit/test_simulator_snapshot.py``);
+        a change to the payload or to the parser must keep it.
+        """
+        when = self.time_at(i)
+        ch = self._chain()
+        lay = self._layout()
+        o = lay.order
+        n = o.shape[0]
+        missing = np.zeros(n, dtype=np.uint16)
+
+        def positive(x: Floats, flag: Missing) -> Floats:
+            gone = ~(np.isfinite(x) & (x > 0))  # JSON null for non-finite, vendor zero
+            x[gone] = np.nan
+            missing[gone] |= np.uint16(flag)
+            return x
+
+        last = positive(np.round(ch.last[i, o] * TICK, 2), Missing.LAST_PRICE)
+        bid = positive(np.round(ch.bid[i, o] * TICK, 2), Missing.BID)
+        ask = positive(np.round(ch.ask[i, o] * TICK, 2), Missing.ASK)
+        iv_pct = np.where(ch.show_iv[i, o], np.round(100.0 * ch.iv[i, o], 2), 0.0)
+        iv = positive(iv_pct, Missing.VENDOR_IV) / 100.0
+        oi_now = ch.oi[i, o]
+        volume = ch.volume[i, o].astype(np.float64)  # counts: never negative, never missing
+        oi = oi_now.astype(np.float64)
+        oi_change = (oi_now - lay.oi_prev).astype(np.float64)
+        missing[(last > 0) & (volume == 0)] |= np.uint16(Missing.STALE_PRICE)
+        # the payload's "DD-Mon-YYYY HH:MM:SS" stamp, read back as IST
+        asof = datetime(when.year, when.month, when.day, when.hour, when.minute, when.second,
+                        tzinfo=IST)
+        return ChainSnapshot(
+            symbol=self.symbol, asof=asof, spot=round(float(self._path[i]), 2),
+            source=SimulatorProvider.name, expiries=lay.expiries, expiry=lay.expiry,
+            strike=lay.strike, is_call=lay.is_call, last=last, bid=bid, ask=ask,
+            volume=volume, oi=oi, oi_change=oi_change, vendor_iv=iv, missing=missing,
+            flags=lay.flags)
 
     # ------------------------------------------------------------------ the payload
 
