@@ -16,6 +16,7 @@ from typing import Any
 from local.session import (
     DEFAULT_DATE,
     DEMO_TENANTS,
+    IST,
     WARMUP_SESSIONS,
     SessionOptions,
     SessionRun,
@@ -60,11 +61,9 @@ def run_session(args: argparse.Namespace) -> int:
                   f"{options.state_dir})", flush=True)
             print("  training the production HAR vol models from the NIFTY daily history ...",
                   flush=True)
-            trained = run.train_models()
-            promoted = [m for m in (trained.get("models") or trained.get("results") or [])
-                        if isinstance(m, dict)]
-            print(f"  retrain: {_describe_training(trained, promoted)}", flush=True)
+            print(f"  retrain: {_describe_training(run.train_models())}", flush=True)
             t_warm = time.monotonic()
+
             def warm_progress(i: int, d: Any) -> None:
                 if options.live:  # a terminal: one line, rewritten
                     print(f"\r  warm-up: {i}/{WARMUP_SESSIONS} earlier sessions stored "
@@ -77,12 +76,12 @@ def run_session(args: argparse.Namespace) -> int:
             print(f"\r  warm-up: {stored} snapshots of the {WARMUP_SESSIONS} earlier sessions "
                   f"stored in {time.monotonic() - t_warm:.1f} s (decide's daily bars)", flush=True)
             run.seed_tenants()
-            warmed = run.warm()
-            print("  functions warmed (GET /warmup, as a startup probe would): " + ", ".join(
-                f"{n} {w.get('ms', '?')} ms" for n, w in warmed.items()), flush=True)
             print("  demo tenants: " + ", ".join(
                 f"{spec['label']}" for spec in DEMO_TENANTS) + "; both paper-only (dry-run lock)",
                 flush=True)
+            warmed = run.warm()
+            print("  functions warmed (GET /warmup, as a startup probe would): " + ", ".join(
+                f"{n} {w.get('ms', '?')} ms" for n, w in warmed.items()), flush=True)
             print(f"  playing {len(minutes)} session minutes"
                   + (f" at {options.speed:g}x" if options.speed else " as fast as the pipeline goes")
                   + " (Ctrl-C stops and still writes the report) ...", flush=True)
@@ -106,20 +105,19 @@ def run_session(args: argparse.Namespace) -> int:
     return 130 if interrupted else 0
 
 
-def _describe_training(body: dict[str, Any], promoted: list[dict[str, Any]]) -> str:
-    if "error" in body or "text" in body:
-        return f"not trained ({body.get('reason') or body.get('text') or body.get('error')}); " \
-               "decide's vol signal will sit out"
-    return json.dumps(body)[:200]
+def _describe_training(body: dict[str, Any]) -> str:
+    """retrain's answer in one line: each model's outcome and version."""
+    results = [r for r in body.get("results") or () if isinstance(r, dict)]
+    if "error" in body or "text" in body or not results:
+        why = body.get("reason") or body.get("text") or body.get("error") or json.dumps(body)
+        return f"not trained ({why}); decide's vol signal will sit out"
+    return ", ".join(f"{r.get('model_type')} {r.get('status')}"
+                     + (f" (v{r['version']})" if r.get("version") is not None else "")
+                     for r in results)
 
 
 def _play(run: SessionRun, options: SessionOptions, stop: threading.Event,
           poll_ms: list[float]) -> None:
-    scheduler_history: list[Any] = []
-
-    def on_minute(tally: Any) -> None:
-        assert run.cloud is not None
-
     if options.live:
         from rich.console import Console
         from rich.live import Live
@@ -130,7 +128,7 @@ def _play(run: SessionRun, options: SessionOptions, stop: threading.Event,
 
         def worker() -> None:
             try:
-                run.play(on_minute, stop)
+                run.play(stop=stop)
             except BaseException as exc:  # surfaced in the main thread
                 worker_error.append(exc)
             finally:
@@ -160,15 +158,13 @@ def _play(run: SessionRun, options: SessionOptions, stop: threading.Event,
                 last[0] = tally.minutes_done
                 _refresh(run)
                 t = tally
-                print(f"  {t.clock:%H:%M} UTC  minute {t.minutes_done}/{t.minutes_total}  "
+                print(f"  {t.clock.astimezone(IST):%H:%M} IST  minute {t.minutes_done}/{t.minutes_total}  "
                       f"snapshots {t.snapshots}  proposals {t.proposals}  approved {t.approved}  "
                       f"blocked {sum(t.blocked.values())}  e-mails {t.emails}  "
                       f"webhooks {t.webhooks}", flush=True)
 
         run.play(report_progress, stop)
-    assert run.scheduler_firings is not None
-    scheduler_history.extend(run.scheduler_firings)
-    poll_ms.extend(f.elapsed_ms for f in scheduler_history
+    poll_ms.extend(f.elapsed_ms for f in run.scheduler_firings or ()
                    if f.job.startswith("chain-poll") and f.ok)
 
 
