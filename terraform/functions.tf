@@ -19,9 +19,9 @@ locals {
   }
 
   buckets = {
-    raw     = google_storage_bucket.raw.name
-    models  = google_storage_bucket.models.name
-    history = google_storage_bucket.history.name
+    raw     = module.bucket["raw"].name
+    models  = module.bucket["models"].name
+    history = module.bucket["history"].name
   }
 
   invokers = concat([
@@ -41,8 +41,8 @@ locals {
     QS_DB_USER           = local.app_role
     QS_DB_NAME           = google_sql_database.app.name
     QS_DEAD_LETTER_TOPIC = local.dead_letter_topic
-    QS_RAW_BUCKET        = google_storage_bucket.raw.name
-    QS_MODELS_BUCKET     = google_storage_bucket.models.name
+    QS_RAW_BUCKET        = module.bucket["raw"].name
+    QS_MODELS_BUCKET     = module.bucket["models"].name
   }
 
   function_env = {
@@ -53,8 +53,8 @@ locals {
     decide      = {}
     risk_check  = {}
     retrain = {
-      QS_HISTORY_URI          = "gs://${google_storage_bucket.history.name}"
-      QS_MLFLOW_ARTIFACT_ROOT = "gs://${google_storage_bucket.models.name}/mlflow"
+      QS_HISTORY_URI          = "gs://${module.bucket["history"].name}"
+      QS_MLFLOW_ARTIFACT_ROOT = "gs://${module.bucket["models"].name}/mlflow"
     }
     notify = { for k, v in {
       QS_EMAIL_BACKEND  = var.notify.email_backend
@@ -96,7 +96,7 @@ module "function" {
   ingress       = each.value.http_api ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
 
   source_zip        = "${path.module}/${var.bundle_dir}/${each.key}.zip"
-  source_bucket     = google_storage_bucket.sources.name
+  source_bucket     = module.bucket["sources"].name
   build_sa_id       = google_service_account.builder.id
   docker_repository = google_artifact_registry_repository.functions.id
   vpc_connector     = google_vpc_access_connector.main.id
@@ -155,7 +155,7 @@ resource "google_project_iam_member" "builder" {
 }
 
 resource "google_storage_bucket_iam_member" "builder_sources" {
-  bucket = google_storage_bucket.sources.name
+  bucket = module.bucket["sources"].name
   role   = "roles/storage.objectViewer"
   member = "serviceAccount:${google_service_account.builder.email}"
 }

@@ -22,13 +22,9 @@ output "cloudsql_private_ip" {
 
 output "buckets" {
   description = "Bucket names."
-  value = {
-    raw         = google_storage_bucket.raw.name
-    models      = google_storage_bucket.models.name
-    history     = google_storage_bucket.history.name
-    sources     = google_storage_bucket.sources.name
+  value = merge({ for key, b in module.bucket : key => b.name }, {
     access_logs = google_storage_bucket.access_logs.name
-  }
+  })
 }
 
 output "operator_secrets" {
