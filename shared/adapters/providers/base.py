@@ -371,41 +371,65 @@ def assemble(cols: LegColumns, *, symbol: str, asof: datetime, spot: float, sour
         raise reject(BAD_STRIKE, f"{strike_key} {cols.strike[i]!r} is not a positive number",
                      source=wire, key=strike_key)
     is_call = np.array(cols.is_call, dtype=np.bool_)
-
+    floats = {}
     junk_total = 0
+    for name in ("last", "bid", "ask", "iv", "volume", "oi", "oi_change"):
+        if name == "oi_change" and oi_change is not None:
+            floats[name] = oi_change
+            continue
+        floats[name], junk = to_floats(getattr(cols, name))
+        junk_total += junk
+    if junk_total:
+        flag_list.append(f"junk_values={junk_total}")
+    return assemble_arrays(
+        exp, strike, is_call, last=floats["last"], bid=floats["bid"], ask=floats["ask"],
+        iv_percent=floats["iv"], volume=floats["volume"], oi=floats["oi"],
+        oi_change=floats["oi_change"], symbol=symbol, asof=asof, spot=spot, source=source,
+        flags=flag_list)
+
+
+def assemble_arrays(exp_days: npt.NDArray[np.int64], strike: npt.NDArray[np.float64],
+                    is_call: npt.NDArray[np.bool_], *, last: npt.NDArray[np.float64],
+                    bid: npt.NDArray[np.float64], ask: npt.NDArray[np.float64],
+                    iv_percent: npt.NDArray[np.float64], volume: npt.NDArray[np.float64],
+                    oi: npt.NDArray[np.float64], oi_change: npt.NDArray[np.float64],
+                    symbol: str, asof: datetime, spot: float, source: str,
+                    flags: Iterable[str] = ()) -> ChainSnapshot:
+    """The array half of :func:`assemble`: float columns (NaN where a value is absent or
+    junk; the value arrays are modified in place) to a sorted, flagged snapshot.
+
+    Prices and IV (in percent) that are not positive, and volume and OI that are negative,
+    become NaN with their :class:`Missing` flag; IV is divided by 100; a leg with a last
+    price and no volume today is ``STALE_PRICE``; legs are sorted by expiry, strike, CE
+    before PE, and a repeated leg is dropped (the first kept, ``duplicate_legs=N``).
+    ``exp_days`` counts days since 1970-01-01. The market simulator builds its snapshots
+    through this too (:meth:`~shared.adapters.providers.simulator.MarketSimulator.snapshot_at`).
+    """
+    n = strike.shape[0]
+    flag_list = list(flags)
     missing = np.zeros(n, dtype=np.uint16)
 
-    def positive(raw: list[Any], flag: Missing) -> npt.NDArray[np.float64]:
-        nonlocal junk_total
-        arr, junk = to_floats(raw)
-        junk_total += junk
+    def positive(arr: npt.NDArray[np.float64], flag: Missing) -> npt.NDArray[np.float64]:
         gone = ~(arr > 0)  # vendor zero, negative, absent, junk
         arr[gone] = np.nan
         missing[gone] |= np.uint16(flag)
         return arr
 
-    def non_negative(raw: list[Any], flag: Missing) -> npt.NDArray[np.float64]:
-        nonlocal junk_total
-        arr, junk = to_floats(raw)
-        junk_total += junk
+    def non_negative(arr: npt.NDArray[np.float64], flag: Missing) -> npt.NDArray[np.float64]:
         gone = ~(arr >= 0)
         arr[gone] = np.nan
         missing[gone] |= np.uint16(flag)
         return arr
 
-    last = positive(cols.last, Missing.LAST_PRICE)
-    bid = positive(cols.bid, Missing.BID)
-    ask = positive(cols.ask, Missing.ASK)
-    iv = positive(cols.iv, Missing.VENDOR_IV) / 100.0
-    volume = non_negative(cols.volume, Missing.VOLUME)
-    oi = non_negative(cols.oi, Missing.OI)
-    if oi_change is None:
-        oi_change, junk = to_floats(cols.oi_change)
-        junk_total += junk
+    last = positive(last, Missing.LAST_PRICE)
+    bid = positive(bid, Missing.BID)
+    ask = positive(ask, Missing.ASK)
+    iv = positive(iv_percent, Missing.VENDOR_IV) / 100.0
+    volume = non_negative(volume, Missing.VOLUME)
+    oi = non_negative(oi, Missing.OI)
     missing[(last > 0) & (volume == 0)] |= np.uint16(Missing.STALE_PRICE)
-    if junk_total:
-        flag_list.append(f"junk_values={junk_total}")
 
+    exp = exp_days
     order = np.lexsort((~is_call, strike, exp))  # expiry, strike, CE before PE
     exp, strike, is_call = exp[order], strike[order], is_call[order]
     dup = np.zeros(n, dtype=np.bool_)

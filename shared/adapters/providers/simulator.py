@@ -153,7 +153,7 @@ import orjson
 from shared.adapters.providers.base import IST, RawPayload, RequestRejected
 from shared.domain.black76 import NSE_TICK, black76_price
 from shared.domain.calendar import CalendarDataError, MarketCalendar, Session
-from shared.domain.chain import ChainSnapshot, Missing
+from shared.domain.chain import ChainSnapshot
 
 __all__ = [
     "MarketSimulator",
@@ -307,17 +307,12 @@ class _Chain:
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """What the NSE parser derives from a payload's structure alone, the same every minute:
-    the legs in its order, their keys and the snapshot flags (see
-    :meth:`MarketSimulator.snapshot_at`). The arrays are read-only and shared by the
-    snapshots."""
+    """What a payload's structure alone gives the NSE parser, the same every minute: each
+    leg's expiry (days since 1970-01-01) and strike as serialised, and the flags counting
+    rows without a CE or a PE (see :meth:`MarketSimulator.snapshot_at`). Read-only."""
 
-    order: npt.NDArray[np.intp]  # simulator leg index of each snapshot leg
-    expiry: npt.NDArray[np.datetime64]
+    exp_days: npt.NDArray[np.int64]
     strike: Floats
-    is_call: npt.NDArray[np.bool_]
-    oi_prev: npt.NDArray[np.int64]  # in snapshot order
-    expiries: tuple[date, ...]
     flags: tuple[str, ...]
 
 
@@ -832,15 +827,13 @@ class MarketSimulator:
         return self._layout_cache
 
     def _build_layout(self) -> _Layout:
-        """Mirror of the structural part of ``parse_nse_obj`` and ``base.assemble`` on the
-        payload's rows: leg keys, the sort (expiry, strike, CE before PE), duplicates and
-        the absent-leg flags, in the order the parser appends them."""
+        """The structural part of ``parse_nse_obj`` on the payload's rows: leg keys and the
+        absent-leg flags, in the order the parser appends them."""
         ch = self._chain()
         epoch = date(1970, 1, 1).toordinal()
         days = np.array([d.toordinal() - epoch for d in self.expiries], dtype=np.int64)
         exp = days[ch.leg_expiry]
         strike = np.array(ch.strike_out, dtype=np.float64)  # as serialised, as to_floats
-        call = ch.leg_call.copy()
         flags: list[str] = []
         absent_ce = sum(1 for _, _, ce, _ in ch.rows if ce < 0)
         empty_rows = sum(1 for _, _, ce, pe in ch.rows if ce < 0 and pe < 0)
@@ -851,20 +844,9 @@ class MarketSimulator:
             flags.append(f"absent_pe={absent_pe}")
         if empty_rows:
             flags.append(f"empty_rows={empty_rows}")
-        order = np.lexsort((~call, strike, exp))
-        exp, strike, call = exp[order], strike[order], call[order]
-        dup = np.zeros(order.shape[0], dtype=np.bool_)
-        dup[1:] = (exp[1:] == exp[:-1]) & (strike[1:] == strike[:-1]) & (call[1:] == call[:-1])
-        if dup.any():  # never with the simulator's grid; mirrored all the same
-            flags.append(f"duplicate_legs={int(dup.sum())}")
-            order, exp, strike, call = order[~dup], exp[~dup], strike[~dup], call[~dup]
-        expiries = tuple(date.fromordinal(int(d) + epoch) for d in np.unique(exp))
-        expiry = exp.astype("datetime64[D]")
-        oi_prev = ch.oi_prev[order]
-        for arr in (order, expiry, strike, call, oi_prev):
+        for arr in (exp, strike):
             arr.setflags(write=False)
-        return _Layout(order=order, expiry=expiry, strike=strike, is_call=call,
-                       oi_prev=oi_prev, expiries=expiries, flags=tuple(flags))
+        return _Layout(exp_days=exp, strike=strike, flags=tuple(flags))
 
     def snapshot_at(self, i: int) -> ChainSnapshot:
         """The snapshot of minute ``i``: exactly what the NSE parser makes of
@@ -880,37 +862,27 @@ class MarketSimulator:
         identity is tested minute by minute (``tests/unit/test_simulator_snapshot.py``);
         a change to the payload or to the parser must keep it.
         """
+        from shared.adapters.providers.base import assemble_arrays
+
         when = self.time_at(i)
         ch = self._chain()
         lay = self._layout()
-        o = lay.order
-        n = o.shape[0]
-        missing = np.zeros(n, dtype=np.uint16)
 
-        def positive(x: Floats, flag: Missing) -> Floats:
-            gone = ~(np.isfinite(x) & (x > 0))  # JSON null for non-finite, vendor zero
-            x[gone] = np.nan
-            missing[gone] |= np.uint16(flag)
-            return x
+        def wire(x: Floats) -> Floats:  # JSON has no NaN or infinity: null, read as NaN
+            return np.where(np.isfinite(x), x, np.nan)
 
-        last = positive(np.round(ch.last[i, o] * TICK, 2), Missing.LAST_PRICE)
-        bid = positive(np.round(ch.bid[i, o] * TICK, 2), Missing.BID)
-        ask = positive(np.round(ch.ask[i, o] * TICK, 2), Missing.ASK)
-        iv_pct = np.where(ch.show_iv[i, o], np.round(100.0 * ch.iv[i, o], 2), 0.0)
-        iv = positive(iv_pct, Missing.VENDOR_IV) / 100.0
-        oi_now = ch.oi[i, o]
-        volume = ch.volume[i, o].astype(np.float64)  # counts: never negative, never missing
-        oi = oi_now.astype(np.float64)
-        oi_change = (oi_now - lay.oi_prev).astype(np.float64)
-        missing[(last > 0) & (volume == 0)] |= np.uint16(Missing.STALE_PRICE)
+        iv_pct = np.where(ch.show_iv[i], np.round(100.0 * ch.iv[i], 2), 0.0)
+        oi_now = ch.oi[i]
         # the payload's "DD-Mon-YYYY HH:MM:SS" stamp, read back as IST
         asof = datetime(when.year, when.month, when.day, when.hour, when.minute, when.second,
                         tzinfo=IST)
-        return ChainSnapshot(
-            symbol=self.symbol, asof=asof, spot=round(float(self._path[i]), 2),
-            source=SimulatorProvider.name, expiries=lay.expiries, expiry=lay.expiry,
-            strike=lay.strike, is_call=lay.is_call, last=last, bid=bid, ask=ask,
-            volume=volume, oi=oi, oi_change=oi_change, vendor_iv=iv, missing=missing,
+        return assemble_arrays(
+            lay.exp_days, lay.strike.copy(), ch.leg_call.copy(),
+            last=wire(np.round(ch.last[i] * TICK, 2)), bid=wire(np.round(ch.bid[i] * TICK, 2)),
+            ask=wire(np.round(ch.ask[i] * TICK, 2)), iv_percent=wire(iv_pct),
+            volume=ch.volume[i].astype(np.float64), oi=oi_now.astype(np.float64),
+            oi_change=(oi_now - ch.oi_prev).astype(np.float64), symbol=self.symbol,
+            asof=asof, spot=round(float(self._path[i]), 2), source=SimulatorProvider.name,
             flags=lay.flags)
 
     # ------------------------------------------------------------------ the payload
