@@ -50,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--symbol", default="NIFTY", choices=("NIFTY", "BANKNIFTY"),
                      help="the index whose chain is polled (default: NIFTY)")
     run.add_argument("--source", default="simulator",
-                     help="simulator (seeded, deterministic; default) or replay:DIR of recorded "
-                          "NSE/Upstox payloads, one per poll, in file-name order")
+                     help="simulator (seeded, deterministic; default) or replay:DIR of one "
+                          "recorded session's NSE/Upstox payloads, one per poll in file-name "
+                          "order (no simulated warm-up; pass the session's --date)")
     run.add_argument("--seed", type=int, default=1234, help="the simulator's seed (default 1234)")
     run.add_argument("--speed", type=float, default=None,
                      help="market seconds per wall second (60: a minute a second); default: "

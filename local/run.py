@@ -73,8 +73,13 @@ def run_session(args: argparse.Namespace) -> int:
                           flush=True)
 
             stored = run.warm_up(on_session=warm_progress)
-            print(f"\r  warm-up: {stored} snapshots of the {WARMUP_SESSIONS} earlier sessions "
-                  f"stored in {time.monotonic() - t_warm:.1f} s (decide's daily bars)", flush=True)
+            if run.recorded:
+                print("  warm-up: none (recorded payloads are the session; without 22 earlier "
+                      "sessions stored, decide's HAR forecast sits out)", flush=True)
+            else:
+                print(f"\r  warm-up: {stored} snapshots of the {WARMUP_SESSIONS} earlier "
+                      f"sessions stored in {time.monotonic() - t_warm:.1f} s (decide's daily "
+                      "bars)", flush=True)
             run.seed_tenants()
             print("  demo tenants: " + ", ".join(
                 f"{spec['label']}" for spec in DEMO_TENANTS) + "; both paper-only (dry-run lock)",

@@ -231,7 +231,8 @@ class FeedServer:
 
 def session_minutes(options: SessionOptions) -> list[datetime]:
     """The session's poll times (aware, UTC): every ``every_minutes`` from the open to the
-    last minute before the close, from the dated market-hours data."""
+    last minute before the close, from the dated market-hours data; with recorded payloads
+    (``replay:DIR``), one poll per file (each poll plays the next file)."""
     from shared.rules import default_calendar
 
     session = default_calendar().session(options.session_date)
@@ -243,6 +244,12 @@ def session_minutes(options: SessionOptions) -> list[datetime]:
     while at < close:
         out.append(at.astimezone(UTC))
         at += timedelta(minutes=options.every_minutes)
+    if options.source.startswith("replay:"):
+        directory = Path(options.source.removeprefix("replay:"))
+        files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+        if not files:
+            raise ValueError(f"--source {options.source}: no *.json payloads in {directory}")
+        out = out[:len(files)]
     return out[:options.max_minutes] if options.max_minutes else out
 
 
@@ -358,20 +365,28 @@ class SessionRun:
         days = [opts.session_date]
         while len(days) <= sessions:
             days.insert(0, calendar.previous_trading_day(days[0]))
+        if self.recorded:  # a recording is the session itself: no history to poll
+            return 0
         scheduler = LocalScheduler(jobs, cloud.urls, cloud.issuer)
-        stored = 0
         try:
             for i, day in enumerate(days[:-1]):
                 for t in WARMUP_TIMES:
                     at = datetime.combine(day, t, IST).astimezone(UTC)
                     write_anchor(self.clock_file, at)
-                    stored += scheduler.fire(name, at).ok
+                    scheduler.fire(name, at)
                     cloud.pubsub.wait_idle(opts.idle_timeout_s)
                 if on_session is not None:
                     on_session(i + 1, day)
         finally:
             scheduler.close()
-        return stored
+        with cloud.app_db().system() as s:
+            return s.execute("SELECT count(*) FROM chain_snapshots WHERE symbol = :s AND "
+                             "published_at IS NOT NULL", s=opts.symbol).scalar()
+
+    @property
+    def recorded(self) -> bool:
+        """The session plays recorded payloads (``replay:DIR``), not the simulator."""
+        return self.options.source.startswith("replay:")
 
     def play(self, on_minute: Callable[[Tally], None] | None = None,
              stop: threading.Event | None = None) -> None:

@@ -61,3 +61,35 @@ def test_the_report_is_written_and_shows_what_the_database_holds(session):
     assert not re.search(r'(src|href)="https?://', page)  # self-contained
     assert "vol_har_5d" in page  # the model decide served, named with its version
     assert "desk-alpha" in page and "retail-beta" in page
+
+
+def test_recorded_payloads_play_as_the_session(tmp_path):
+    """``--source replay:DIR``: each poll plays the next recorded payload (here the kit's real
+    NSE chain of 2025-07-16), no simulated warm-up, and the event flow is the same."""
+    fixture = KIT_FIXTURES / "nse_option_chain" / "nse_oc_NIFTY_2025-07-16_ethanelliott50.json"
+    if not fixture.exists():
+        pytest.skip("the fixture kit (../shared) is not beside the checkout")
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    (recorded / "0001.json").write_bytes(fixture.read_bytes())
+    out = subprocess.run(
+        [sys.executable, "-m", "local", "run", "--source", f"replay:{recorded}", "--date",
+         "2025-07-16", "--no-live", "--json", "--state-dir", str(tmp_path / "state"),
+         "--report", str(tmp_path / "r.html")],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    summary = json.loads(out.stdout[out.stdout.index("{\n"):])
+    assert "warm-up: none" in out.stdout
+    assert summary["minutes"] == 1 and summary["snapshots"] == 1  # one file, one poll
+    assert summary["proposals"] >= 1
+    assert summary["approved"] + sum(summary["blocked"].values()) == summary["proposals"]
+    assert summary["webhooks"] >= 1
+    assert "2025-07-16" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_an_empty_recording_is_refused_with_a_reason(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "local", "run", "--source", f"replay:{tmp_path}", "--no-live"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2
+    assert "no *.json payloads" in out.stderr
