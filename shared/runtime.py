@@ -470,9 +470,7 @@ class FunctionApp:
                 self._handler(f"api:{path}", build)
                 built.append(path)
             connections = self.runtime().database.prewarm()
-            bus = self.runtime().bus
-            if hasattr(bus, "warm"):
-                bus.warm()
+            self.runtime().bus.warm()
         except Exception as exc:  # reported to the caller; the instance stays up
             logger.warning("warm-up failed: %r", exc)
             return _json(503, {"error": "warmup_failed", "reason": repr(exc)})

@@ -162,12 +162,7 @@ def parse_nse_obj(obj: Any, *, symbol: str | None = None, source: str = "nse") -
             flags.append("index_quote_mismatch")
 
     sym = _symbol(unders, symbol)
-    if absent_ce:
-        flags.append(f"absent_ce={absent_ce}")
-    if absent_pe:
-        flags.append(f"absent_pe={absent_pe}")
-    if empty_rows:
-        flags.append(f"empty_rows={empty_rows}")
+    flags += absence_flags(absent_ce, absent_pe, empty_rows)
     return assemble(cols, symbol=sym, asof=asof, spot=spot, source=source, wire=WIRE,
                     flags=flags, expiry_key="expiryDate", strike_key="strikePrice")
 
@@ -322,3 +317,10 @@ class NseProvider:
                                      kind="blocked", status=resp.status_code)
             self.http.raise_if_retryable(resp)
         self._warmed_at = self._clock()
+
+
+def absence_flags(absent_ce: int, absent_pe: int, empty_rows: int) -> list[str]:
+    """The snapshot flags counting the chain's rows without a CE, without a PE (but with a
+    CE), and with neither, in that order; none for a zero count."""
+    counts = (("absent_ce", absent_ce), ("absent_pe", absent_pe), ("empty_rows", empty_rows))
+    return [f"{name}={n}" for name, n in counts if n]

@@ -834,16 +834,11 @@ class MarketSimulator:
         days = np.array([d.toordinal() - epoch for d in self.expiries], dtype=np.int64)
         exp = days[ch.leg_expiry]
         strike = np.array(ch.strike_out, dtype=np.float64)  # as serialised, as to_floats
-        flags: list[str] = []
-        absent_ce = sum(1 for _, _, ce, _ in ch.rows if ce < 0)
-        empty_rows = sum(1 for _, _, ce, pe in ch.rows if ce < 0 and pe < 0)
-        absent_pe = sum(1 for _, _, ce, pe in ch.rows if ce >= 0 and pe < 0)
-        if absent_ce:
-            flags.append(f"absent_ce={absent_ce}")
-        if absent_pe:
-            flags.append(f"absent_pe={absent_pe}")
-        if empty_rows:
-            flags.append(f"empty_rows={empty_rows}")
+        from shared.adapters.providers.nse import absence_flags
+
+        flags = absence_flags(sum(1 for _, _, ce, _ in ch.rows if ce < 0),
+                              sum(1 for _, _, ce, pe in ch.rows if ce >= 0 and pe < 0),
+                              sum(1 for _, _, ce, pe in ch.rows if ce < 0 and pe < 0))
         for arr in (exp, strike):
             arr.setflags(write=False)
         return _Layout(exp_days=exp, strike=strike, flags=tuple(flags))
