@@ -24,7 +24,6 @@ from pathlib import Path
 
 
 def run(runs: int = 1) -> dict[str, dict[str, float]]:
-    from local.run import _e2e
     from local.session import SessionOptions, SessionRun
     from local.session_report import percentile_ms
 
@@ -41,7 +40,7 @@ def run(runs: int = 1) -> dict[str, dict[str, float]]:
             run.warm()
             run.play()
             tally = run.poll()
-            e2e = _e2e(run)
+            e2e = run.end_to_end_ms()
             play = run.play_s
     p50, p99 = percentile_ms(e2e, 50) / 1e3, percentile_ms(e2e, 99) / 1e3
     ok = play <= 120 and p50 <= 0.300 and p99 <= 1.0

@@ -97,7 +97,7 @@ def run_session(args: argparse.Namespace) -> int:
                 stop.set()
                 print("\ninterrupted: writing the report of what was played ...", flush=True)
             tally = run.poll()
-            tally.e2e_ms = _e2e(run)
+            tally.e2e_ms = run.end_to_end_ms()
             play_s = run.play_s
             t_report = time.monotonic()
             report_path = _write_report(run, options, tally, poll_ms)
@@ -176,28 +176,9 @@ def _play(run: SessionRun, options: SessionOptions, stop: threading.Event,
 def _refresh(run: SessionRun) -> None:
     try:
         run.poll()
-        run.tally.e2e_ms = _e2e(run)
+        run.tally.e2e_ms = run.end_to_end_ms()
     except Exception:  # the view must never kill the session
         logger.debug("tally refresh failed", exc_info=True)
-
-
-def _e2e(run: SessionRun) -> list[float]:
-    """Snapshot stored → webhook received, ms, for the deliveries so far (the live lag)."""
-    assert run.cloud is not None and run.webhooks is not None
-    subjects = {d.subject: d.received_at for d in run.webhooks.received if d.subject}
-    if not subjects:
-        return []
-    out = []
-    db = run.cloud.app_db()
-    for tenant in run.tenants.values():
-        with db.tenant(tenant) as s:
-            for verdict_id, published in s.execute(
-                    "SELECT v.verdict_id, c.created_at FROM risk_verdicts v JOIN "
-                    "chain_snapshots c ON c.snapshot_id = v.snapshot_id").rows:
-                got = subjects.get(str(verdict_id))
-                if got is not None and published is not None:
-                    out.append((got - published.timestamp()) * 1e3)
-    return out
 
 
 def _write_report(run: SessionRun, options: SessionOptions, tally: Any,

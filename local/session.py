@@ -37,16 +37,15 @@ from datetime import time as dtime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from local.cloud import REPO_ROOT, CloudConfig, LocalCloud
 from shared.adapters.replay_clock import write_anchor
+from shared.domain.calendar import IST
 from shared.replay.config import DEFAULT_DATE  # the same day as `qs replay`'s
 from shared.topology import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-IST = ZoneInfo("Asia/Kolkata")
 KIT = REPO_ROOT.parent / "shared" / "fixtures"
 
 WARMUP_SESSIONS = 23
@@ -480,6 +479,26 @@ class SessionRun:
         t.backlog = sum(n for name, n in cloud.pubsub.stats()["backlog"].items()
                         if not name.endswith("--operator"))
         return t
+
+    def end_to_end_ms(self) -> list[float]:
+        """Snapshot stored → webhook received, ms, for every verdict delivered so far: the
+        webhook receiver's arrival time against the snapshot row's ``created_at`` (the same
+        machine clock). The live view's lag, the summary's p50/p99 and the benchmark."""
+        assert self.cloud is not None and self.webhooks is not None
+        arrived = {d.subject: d.received_at for d in self.webhooks.received if d.subject}
+        if not arrived:
+            return []
+        out = []
+        db = self.cloud.app_db()
+        for tenant in self.tenants.values():
+            with db.tenant(tenant) as s:
+                for verdict_id, stored in s.execute(
+                        "SELECT v.verdict_id, c.created_at FROM risk_verdicts v JOIN "
+                        "chain_snapshots c ON c.snapshot_id = v.snapshot_id").rows:
+                    got = arrived.get(str(verdict_id))
+                    if got is not None:
+                        out.append((got - stored.timestamp()) * 1e3)
+        return out
 
     def deliveries(self) -> list[Delivery]:
         assert self.webhooks is not None and self.mail is not None

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from shared.domain.calendar import IST
 from shared.report.model import (
     ApprovedSignal,
     GateFiring,
@@ -38,7 +38,6 @@ from shared.report.model import (
     TenantPnl,
 )
 
-IST = ZoneInfo("Asia/Kolkata")
 SNAPSHOT_TIMES = (dtime(10, 0), dtime(12, 30), dtime(15, 0))  # smiles and GEX shown at
 PNL_EVERY = timedelta(minutes=5)
 MODEL_TYPES = ("vol_har_1d", "vol_har_5d", "vol_har_22d", "direction", "event_impact", "wing")
